@@ -1,0 +1,43 @@
+"""Commonly's kernel: a small Quart app that loads pluggy plugins.
+
+Plugins import what they need from here and nothing deeper::
+
+    from commonly_kernel import hookimpl, require_actor, current_actor, NotFound
+"""
+
+from .app import CommonlyApp, Kernel, create_app
+from .auth import Actor, current_actor, document_errors, optional_actor, require_actor
+from .errors import (
+    BadRequest,
+    CommonlyError,
+    Conflict,
+    Forbidden,
+    HTTPError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    RuleRefused,
+    StartupError,
+    Unauthorized,
+    ValidationFailed,
+)
+from .plugins import hookimpl
+from .registration import ContextSection, Job, Models, SocketHandler
+from .schemas import MessageOut, QueryArgs, RequestBody, WireModel
+from .settings import Settings
+
+
+def kernel() -> Kernel:
+    """The current app's ``Kernel`` (inside a request or socket handler)."""
+    from quart import current_app
+
+    return current_app.extensions["commonly"]
+
+
+__all__ = [
+    "Actor", "BadRequest", "CommonlyApp", "CommonlyError", "Conflict", "ContextSection", "Forbidden",
+    "HTTPError", "Job", "Kernel", "MessageOut", "Models", "NotFound", "PayloadTooLarge", "QueryArgs",
+    "RateLimited", "RequestBody", "RuleRefused", "Settings", "SocketHandler", "StartupError",
+    "Unauthorized", "ValidationFailed", "WireModel", "create_app", "current_actor", "document_errors",
+    "hookimpl", "kernel", "optional_actor", "require_actor",
+]

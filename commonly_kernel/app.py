@@ -1,0 +1,110 @@
+"""``create_app``: the plugin manager, Quart, socket.io, the database and the scheduler, wired."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+
+import pluggy
+import socketio
+from quart import Blueprint, Quart
+
+from .db import close_database, collect_models, open_database
+from .errors import StartupError
+from .hooks import Hooks
+from .plugins import PluginInfo, build_plugin_manager
+from .realtime import Realtime
+from .registration import Models
+from .routes import kernel_blueprint
+from .scheduler import Scheduler, collect_jobs
+from .settings import Settings
+from .web import install_error_handlers, install_middleware, install_rate_limiter, install_schema
+
+try:
+    __version__ = version("commonly-kernel")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0"
+
+
+@dataclass
+class Kernel:
+    """Everything one app is made of; plugins receive it in lifecycle hooks and jobs.
+
+    Also reachable as ``current_app.extensions["commonly"]`` inside a request.
+    """
+
+    settings: Settings
+    pm: pluggy.PluginManager
+    hooks: Hooks
+    plugins: list[PluginInfo]
+    quart: Quart
+    realtime: Realtime
+    models: list[Models] = field(default_factory=list)
+    scheduler: Scheduler = field(default_factory=lambda: Scheduler([]))
+    version: str = __version__
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class CommonlyApp(socketio.ASGIApp):
+    """The ASGI app: socket.io at ``/socket.io``, everything else handled by Quart."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        super().__init__(kernel.realtime.sio, other_asgi_app=kernel.quart)
+        self.kernel = kernel
+
+    @property
+    def quart(self) -> Quart:
+        return self.kernel.quart
+
+
+def create_app(settings: Settings | None = None, *, plugins: Sequence[str | object] | None = None) -> CommonlyApp:
+    """Build the app from ``settings`` (default: the environment) and the chosen plugins
+    (default: every installed one, narrowed by ``COMMONLY_PLUGINS``)."""
+    settings = settings or Settings.from_env()
+    settings.jwt_secret  # noqa: B018 - fail now, not at the first login, when it is missing
+    pm, infos = build_plugin_manager(settings, plugins)
+    hooks = Hooks(pm)
+    quart = Quart("commonly")
+    quart.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    kernel = Kernel(settings, pm, hooks, infos, quart, Realtime(settings, hooks))
+    quart.extensions["commonly"] = kernel
+
+    install_schema(quart, kernel.version)
+    install_middleware(quart, settings)
+    install_error_handlers(quart)
+    install_rate_limiter(quart, settings)
+    kernel.models = collect_models(hooks.register_models(settings))
+    _register_blueprints(quart, [("kernel", kernel_blueprint)] + hooks.register_blueprints(settings))
+    kernel.realtime.add_handlers(hooks.register_socket_handlers(kernel.realtime))
+    kernel.scheduler = Scheduler(collect_jobs(hooks.register_jobs(settings)))
+    _install_lifecycle(kernel)
+    return CommonlyApp(kernel)
+
+
+def _register_blueprints(quart: Quart, blueprints: Iterable[tuple[str, Blueprint]]) -> None:
+    owners: dict[str, str] = {}
+    for plugin_name, blueprint in blueprints:
+        if blueprint.name in owners:
+            raise StartupError(
+                f"blueprint {blueprint.name!r} is claimed by both {owners[blueprint.name]!r} and {plugin_name!r}"
+            )
+        owners[blueprint.name] = plugin_name
+        quart.register_blueprint(blueprint)
+
+
+def _install_lifecycle(kernel: Kernel) -> None:
+    @kernel.quart.before_serving
+    async def start() -> None:
+        kernel.started_at = time.monotonic()
+        await open_database(kernel.settings, kernel.models)
+        await kernel.hooks.startup(kernel)
+        if kernel.settings.scheduler_enabled:
+            kernel.scheduler.start(kernel)
+
+    @kernel.quart.after_serving
+    async def stop() -> None:
+        await kernel.scheduler.stop()
+        await kernel.hooks.shutdown(kernel)
+        await close_database()

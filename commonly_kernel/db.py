@@ -1,0 +1,82 @@
+"""Tortoise ORM, configured from the plugins' model modules (one app label per plugin).
+
+Tortoise 1.x keeps its state in a context variable: whatever ``Tortoise.init`` sets inside
+Quart's lifespan task is invisible to request handlers unless the global fallback is on, and
+``tortoise.contrib.quart.register_tortoise`` does not turn it on. So the kernel initialises
+Tortoise itself with ``_enable_global_fallback=True``.
+
+Schemas: on startup missing tables are created (``CREATE TABLE IF NOT EXISTS``); nothing is ever
+dropped or altered. Changes to existing tables go through aerich migrations (docs/deploy.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tortoise import Tortoise, connections
+
+from .errors import StartupError
+from .registration import Models
+from .settings import Settings
+
+KERNEL_MODELS = Models("kernel", ["commonly_kernel.models"])
+SQLITE_PRAGMAS = {"busy_timeout": "5000"}
+
+
+def collect_models(registered: Iterable[tuple[str, Models]]) -> list[Models]:
+    """The kernel's models plus every plugin's; a label claimed twice stops startup."""
+    owners: dict[str, str] = {KERNEL_MODELS.label: "the kernel"}
+    model_sets = [KERNEL_MODELS]
+    for plugin_name, model_set in registered:
+        if model_set.label in owners:
+            raise StartupError(
+                f"model label {model_set.label!r} is claimed by both {owners[model_set.label]!r} "
+                f"and {plugin_name!r}"
+            )
+        owners[model_set.label] = plugin_name
+        model_sets.append(model_set)
+    return model_sets
+
+
+def tortoise_config(database_url: str, model_sets: Iterable[Models]) -> dict[str, Any]:
+    """A Tortoise config dict (also what aerich reads, see ``commonly_kernel.migrations``)."""
+    return {
+        "connections": {"default": _connection(database_url)},
+        "apps": {
+            model_set.label: {"models": list(model_set.modules), "default_connection": "default"}
+            for model_set in model_sets
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    if not database_url.startswith("sqlite://"):
+        return database_url
+    path = database_url.removeprefix("sqlite://").split("?", 1)[0]
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return {"engine": "tortoise.backends.sqlite", "credentials": {"file_path": path, **SQLITE_PRAGMAS}}
+
+
+async def open_database(settings: Settings, model_sets: Iterable[Models]) -> None:
+    await Tortoise.init(
+        config=tortoise_config(settings.database_url, model_sets), _enable_global_fallback=True
+    )
+    await Tortoise.generate_schemas(safe=True)
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+async def database_answers() -> bool:
+    """Whether the database answers a trivial query (for ``/ready``)."""
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,143 @@
+"""The socket.io server mounted beside Quart on one port.
+
+Every connection is authenticated when it connects, through the same actor lookup as HTTP
+(``commonly_actor_from_token``): the token comes from the client's ``auth`` payload
+(``{"token": ...}``), an ``Authorization``/``x-auth-token``/``x-commonly-agent-token`` header, or
+a ``token`` query parameter. Refused connections get ``{"error", "message"}`` as the
+connect-error data. With ``REDIS_URL`` set, emits fan out across processes through Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import socketio
+
+from .auth import Actor, token_from_headers
+from .errors import HTTPError, StartupError, error_envelope
+from .registration import SocketHandler
+
+if TYPE_CHECKING:
+    from .hooks import Hooks
+    from .settings import Settings
+
+log = logging.getLogger("commonly.realtime")
+
+RESERVED_EVENTS = {"connect", "disconnect", "connect_error"}
+
+
+class Realtime:
+    """The socket.io server, its authenticated sessions, and room helpers for plugins."""
+
+    def __init__(self, settings: Settings, hooks: Hooks) -> None:
+        self._settings = settings
+        self._hooks = hooks
+        manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=manager,
+            cors_allowed_origins=list(settings.frontend_urls),
+            logger=False,
+            engineio_logger=False,
+        )
+        self._events: dict[tuple[str, str], str] = {}
+        self._namespaces: set[str] = set()
+        self._authenticate_namespace("/")
+
+    def add_handlers(self, handlers: Iterable[tuple[str, SocketHandler]]) -> None:
+        """Register plugins' handlers; a reserved or doubly claimed event stops startup."""
+        for plugin_name, handler in handlers:
+            key = (handler.namespace, handler.event)
+            if handler.event in RESERVED_EVENTS:
+                raise StartupError(
+                    f"plugin {plugin_name!r} registers the reserved socket event {handler.event!r}; "
+                    "use commonly_socket_connected / commonly_socket_disconnected"
+                )
+            if key in self._events:
+                raise StartupError(
+                    f"socket event {handler.event!r} in namespace {handler.namespace!r} is claimed by "
+                    f"both {self._events[key]!r} and {plugin_name!r}"
+                )
+            self._events[key] = plugin_name
+            self._authenticate_namespace(handler.namespace)
+            self.sio.on(handler.event, namespace=handler.namespace)(self._guarded(handler))
+
+    @property
+    def events(self) -> dict[tuple[str, str], str]:
+        """(namespace, event) → plugin name, for every registered handler."""
+        return dict(self._events)
+
+    async def actor(self, sid: str, namespace: str = "/") -> Actor:
+        """The actor a connected socket authenticated as."""
+        session = await self.sio.get_session(sid, namespace=namespace)
+        return session["actor"]
+
+    async def emit(self, event: str, data: Any, *, room: str | None = None, to: str | None = None,
+                   namespace: str = "/", skip_sid: str | None = None) -> None:
+        await self.sio.emit(event, data, room=room, to=to, namespace=namespace, skip_sid=skip_sid)
+
+    async def enter_room(self, sid: str, room: str, namespace: str = "/") -> None:
+        await self.sio.enter_room(sid, room, namespace=namespace)
+
+    async def leave_room(self, sid: str, room: str, namespace: str = "/") -> None:
+        await self.sio.leave_room(sid, room, namespace=namespace)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _authenticate_namespace(self, namespace: str) -> None:
+        if namespace in self._namespaces:
+            return
+        self._namespaces.add(namespace)
+
+        async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            try:
+                actor = await self._hooks.actor_from_token(_token(environ, auth) or "", self._settings)
+            except HTTPError as error:
+                raise socketio.exceptions.ConnectionRefusedError(
+                    {"error": error.code, "message": error.message}
+                ) from None
+            if actor is None:
+                raise socketio.exceptions.ConnectionRefusedError(
+                    {"error": "unauthorized", "message": "A valid token is required."}
+                )
+            await self.sio.save_session(sid, {"actor": actor}, namespace=namespace)
+            await self._hooks.socket_connected(self, sid, actor, namespace)
+
+        async def disconnect(sid: str, *args: Any) -> None:
+            session = await self.sio.get_session(sid, namespace=namespace)
+            if "actor" in session:
+                await self._hooks.socket_disconnected(self, sid, session["actor"], namespace)
+
+        self.sio.on("connect", namespace=namespace)(connect)
+        self.sio.on("disconnect", namespace=namespace)(disconnect)
+
+    def _guarded(self, handler: SocketHandler) -> Any:
+        """Answer refusals with the error envelope (ack and ``error`` event), never a crash."""
+
+        async def run(sid: str, *args: Any) -> Any:
+            data = args[0] if args else None
+            try:
+                return await handler.handler(sid, data)
+            except HTTPError as error:
+                envelope = error_envelope(error.code, error.message, None, error.details)
+            except Exception:
+                log.exception("socket handler %r failed", handler.event)
+                envelope = error_envelope("internal_error", "Something went wrong.", None)
+            await self.sio.emit("error", {**envelope, "event": handler.event}, to=sid,
+                                namespace=handler.namespace)
+            return envelope
+
+        return run
+
+
+def _token(environ: dict[str, Any], auth: Any) -> str | None:
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        return auth["token"].removeprefix("Bearer ").strip() or None
+    headers = {
+        name: environ.get("HTTP_" + name.upper().replace("-", "_"), "")
+        for name in ("Authorization", "x-commonly-agent-token", "x-auth-token")
+    }
+    return token_from_headers(headers) or parse_qs(environ.get("QUERY_STRING", "")).get("token", [None])[0]
