@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import pluggy
 import socketio
@@ -21,6 +24,8 @@ from .routes import kernel_blueprint
 from .scheduler import Scheduler, collect_jobs
 from .settings import Settings
 from .web import install_error_handlers, install_middleware, install_rate_limiter, install_schema
+
+log = logging.getLogger("commonly")
 
 try:
     __version__ = version("commonly-kernel")
@@ -45,6 +50,25 @@ class Kernel:
     scheduler: Scheduler = field(default_factory=lambda: Scheduler([]))
     version: str = __version__
     started_at: float = field(default_factory=time.monotonic)
+    _background: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+
+    def spawn(self, work: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Run ``work`` after the response, tracked so shutdown waits for it (mails, webhooks).
+        Its exceptions are logged."""
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for every spawned task (called on shutdown, and by tests)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
 
 class CommonlyApp(socketio.ASGIApp):
@@ -106,5 +130,6 @@ def _install_lifecycle(kernel: Kernel) -> None:
     @kernel.quart.after_serving
     async def stop() -> None:
         await kernel.scheduler.stop()
+        await kernel.drain()
         await kernel.hooks.shutdown(kernel)
         await close_database()

@@ -36,8 +36,8 @@ class PluginList(WireModel):
     plugins: list[PluginOut]
 
 
+@kernel_blueprint.get("/api/health")  # the original clients' alias (registered second)
 @kernel_blueprint.get("/health")
-@kernel_blueprint.get("/api/health")
 @tag(["kernel"])
 @validate_response(Health)
 async def health() -> Health:

@@ -174,11 +174,15 @@ class CommonlyOpenAPI(OpenAPIProvider):
         prefix = rule.endpoint.split(".", 1)[0] if "." in rule.endpoint else "kernel"
         statuses = _error_statuses(func)
         components["Error"] = ERROR_SCHEMA
+        # A view served on several paths (``/health`` and ``/api/health``) needs one id per path.
+        aliases = list(self._app.url_map.iter_rules(rule.endpoint))
+        alias = aliases.index(rule) if rule in aliases else 0
+        alias_suffix = "" if alias == 0 else "_alias" if alias == 1 else f"_alias{alias}"
         for operations in paths.values():
             for method, operation in operations.items():
                 if not hasattr(func, QUART_SCHEMA_OPERATION_ID_ATTRIBUTE):
                     suffix = f"_{method}" if len(operations) > 1 else ""
-                    operation["operationId"] = f"{prefix}_{func.__name__}{suffix}"
+                    operation["operationId"] = f"{prefix}_{func.__name__}{alias_suffix}{suffix}"
                 responses = dict(operation.get("responses", {}))
                 for status in sorted(statuses):
                     responses.setdefault(status, {

@@ -1,0 +1,28 @@
+"""The auth plugin's hooks: its table of contents."""
+
+from __future__ import annotations
+
+from quart import Blueprint
+
+from commonly_kernel import Actor, Models, Settings, hookimpl
+
+from . import routes, service
+
+name = "auth"
+requires: tuple[str, ...] = ()
+
+
+@hookimpl
+def commonly_register_models() -> list[Models]:
+    return [Models("auth", ["commonly_auth.models"])]
+
+
+@hookimpl
+def commonly_register_blueprints() -> list[Blueprint]:
+    return [routes.blueprint]
+
+
+@hookimpl
+async def commonly_actor_from_token(token: str, settings: Settings) -> Actor | None:
+    """User JWTs; other token kinds (``cm_...``) are left to the plugins that issue them."""
+    return await service.actor_for_token(token, settings)

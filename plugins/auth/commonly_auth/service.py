@@ -1,0 +1,334 @@
+"""Accounts: registration, sign-in, tokens, password reset, email verification, waitlist.
+
+Routes stay thin and call these; other plugins may call the public functions re-exported by
+``commonly_auth`` (``get_user``, ``users_by_ids``, ``users_by_usernames``, ``create_bot_user``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from weakref import WeakKeyDictionary
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from commonly_kernel import Actor, Conflict, Forbidden, Kernel, Settings, Unauthorized, ValidationFailed
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from .config import AuthConfig
+from .mail import Mailer
+from .models import Invitation, OneTimeToken, User, WaitlistRequest
+
+RESET_TTL = timedelta(hours=1)
+VERIFY_TTL = timedelta(hours=48)
+LAST_ACTIVE_EVERY = timedelta(minutes=5)
+
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
+_dummy_hash: str | None = None
+_configs: WeakKeyDictionary[Settings, AuthConfig] = WeakKeyDictionary()
+
+
+def config_for(settings: Settings) -> AuthConfig:
+    """The auth config of an app's settings (parsed once per settings object)."""
+    config = _configs.get(settings)
+    if config is None:
+        config = _configs[settings] = AuthConfig.from_settings(settings)
+    return config
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- passwords and tokens ------------------------------------------------------------------------
+
+
+async def hash_password(password: str) -> str:
+    # argon2 is deliberately slow (tens of ms): off the event loop.
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check ``password``; with no hash (unknown account) spend the same time and say no."""
+    global _dummy_hash
+    if password_hash is None:
+        _dummy_hash = _dummy_hash or await hash_password(secrets.token_hex(16))
+        password_hash = _dummy_hash
+        password = password + "\0"  # never matches the dummy
+    try:
+        return await asyncio.to_thread(_hasher.verify, password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(user: User, settings: Settings) -> str:
+    """A session token (JWT) for ``user``, valid ``COMMONLY_TOKEN_DAYS`` (7) days."""
+    config = config_for(settings)
+    issued = now()
+    payload = {"sub": str(user.id), "iat": issued, "exp": issued + timedelta(days=config.token_days)}
+    return jwt.encode(payload, config.jwt_secret, algorithm="HS256")
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2 and not token.startswith("cm_")
+
+
+async def actor_for_token(token: str, settings: Settings) -> Actor | None:
+    """The ``commonly_actor_from_token`` answer for user JWTs (None for other token kinds)."""
+    if not looks_like_jwt(token):
+        return None
+    config = config_for(settings)
+    try:
+        claims = jwt.decode(token, config.jwt_secret, algorithms=["HS256"],
+                            options={"require": ["sub", "iat", "exp"]})
+        user_id = uuid.UUID(claims["sub"])
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The token has expired; sign in again.", code="token_expired") from None
+    except (jwt.InvalidTokenError, ValueError):
+        raise Unauthorized("The token is not valid.", code="invalid_token") from None
+    user = await User.get_or_none(id=user_id)
+    if user is None:
+        raise Unauthorized("The account no longer exists.", code="invalid_token")
+    if user.password_changed_at is not None and claims["iat"] < int(user.password_changed_at.timestamp()):
+        raise Unauthorized("The password changed since this token was issued; sign in again.",
+                           code="token_revoked")
+    if user.banned:
+        raise Forbidden("This account is banned.", code="banned")
+    await _touch(user)
+    return user_actor(user)
+
+
+def user_actor(user: User) -> Actor:
+    return Actor(id=str(user.id), kind="user", role=user.role, username=user.username,  # type: ignore[arg-type]
+                 is_bot=user.is_bot, record=user)
+
+
+async def _touch(user: User) -> None:
+    # At most one write per user every few minutes, not one per request.
+    moment = now()
+    if user.last_active_at is None or moment - user.last_active_at > LAST_ACTIVE_EVERY:
+        await User.filter(id=user.id).update(last_active_at=moment)
+        user.last_active_at = moment
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _new_one_time_token(user: User, purpose: str, ttl: timedelta) -> str:
+    token = secrets.token_urlsafe(32)
+    await OneTimeToken.create(user=user, purpose=purpose, token_hash=_token_hash(token), expires_at=now() + ttl)
+    return token
+
+
+async def _take_one_time_token(token: str, purpose: str) -> OneTimeToken:
+    """Mark a live token used (once: a conditional update) and return it, or 400."""
+    moment = now()
+    record = await OneTimeToken.get_or_none(token_hash=_token_hash(token), purpose=purpose)
+    if record is not None:
+        taken = await OneTimeToken.filter(id=record.id, used_at__isnull=True, expires_at__gt=moment).update(
+            used_at=moment
+        )
+        if taken == 1:
+            return record
+    raise ValidationFailed("The link is invalid or has expired; ask for a new one.", code="invalid_token")
+
+
+# -- registration --------------------------------------------------------------------------------
+
+
+async def registration_policy(config: AuthConfig) -> dict[str, bool]:
+    has_codes = bool(config.invite_codes) or await _usable_invitations().exists()
+    return {
+        "invite_only": config.invite_only,
+        "invitation_required": config.invite_only,
+        "has_invitation_codes": has_codes,
+        "registration_open": not config.invite_only or has_codes,
+    }
+
+
+def _usable_invitations():  # type: ignore[no-untyped-def]
+    return Invitation.filter(
+        Q(is_active=True) & Q(use_count__lt=F("max_uses")) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now()))
+    )
+
+
+async def register(
+    kernel: Kernel, *, username: str, email: str, password: str, invitation_code: str | None
+) -> tuple[User, str | None]:
+    """Create an account; returns the user and a token (None while email verification is due)."""
+    config = config_for(kernel.settings)
+    code = (invitation_code or "").strip().upper() or None
+    if code is None and config.invite_only:
+        raise Forbidden("An invitation code is required to register.", code="invitation_required")
+    if code is not None and code not in config.invite_codes and not await _usable_invitations().filter(code=code).exists():
+        raise Forbidden("The invitation code is invalid, used up, expired or revoked.", code="invitation_invalid")
+    email = email.lower()
+    await _refuse_taken(email, username)
+    password_hash = await hash_password(password)
+    try:
+        async with in_transaction():
+            if code is not None and code not in config.invite_codes:
+                await _redeem(code)
+            first_user = not await User.exists()
+            user = await User.create(
+                username=username, username_key=username.lower(), email=email, password_hash=password_hash,
+                role="admin" if first_user or email in config.admin_emails else "user",
+                verified=not config.email_verification,
+            )
+    except IntegrityError:
+        await _refuse_taken(email, username)  # lost a race for the name: say which one
+        raise
+    await kernel.hooks.user_created(user)
+    if config.email_verification:
+        token = await _new_one_time_token(user, "verify", VERIFY_TTL)
+        kernel.spawn(Mailer(config).send(
+            user.email, "Confirm your Commonly account",
+            f"Hello {user.username},\n\nconfirm your email address to start using Commonly:\n"
+            f"{config.frontend_url}/verify-email?token={token}\n\nThe link works for 48 hours.\n",
+        ), name="mail:verify")
+        return user, None
+    return user, issue_token(user, kernel.settings)
+
+
+async def _refuse_taken(email: str, username: str) -> None:
+    if await User.exists(email=email):
+        raise Conflict("An account with this email already exists.", code="email_taken")
+    if await User.exists(username_key=username.lower()):
+        raise Conflict("This username is taken.", code="username_taken")
+
+
+async def _redeem(code: str) -> None:
+    """Take one use of a database code: one conditional UPDATE, so two registrations can never
+    both take its last use."""
+    moment = now()
+    taken = await _usable_invitations().filter(code=code).update(
+        use_count=F("use_count") + 1, last_used_at=moment
+    )
+    if taken != 1:
+        raise Forbidden("The invitation code is invalid, used up, expired or revoked.", code="invitation_invalid")
+
+
+# -- sign-in -------------------------------------------------------------------------------------
+
+
+async def login(settings: Settings, identifier: str, password: str) -> tuple[User, str]:
+    """Check credentials; unknown account and wrong password are the same 401."""
+    identifier = identifier.strip()
+    if "@" in identifier:
+        user = await User.get_or_none(email=identifier.lower())
+    else:
+        user = await User.get_or_none(username_key=identifier.lower())
+    password_hash = user.password_hash if user is not None and not user.is_bot else None
+    if user is None or not await verify_password(password_hash, password):
+        raise Unauthorized("The email or password is wrong.", code="invalid_credentials")
+    if user.banned:
+        raise Forbidden("This account is banned.", code="banned")
+    if not user.verified:
+        raise Forbidden("Confirm your email address first; we sent you a link.", code="email_not_verified")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = await hash_password(password)
+    user.last_active_at = now()
+    await user.save(update_fields=["password_hash", "last_active_at"])
+    return user, issue_token(user, settings)
+
+
+# -- password reset and email verification -------------------------------------------------------
+
+
+async def request_password_reset(kernel: Kernel, email: str) -> None:
+    """Mail a reset link if the account exists. Runs in the background: the caller's answer and
+    its timing are the same whether or not it does."""
+    config = config_for(kernel.settings)
+    user = await User.get_or_none(email=email.lower())
+    if user is None or user.is_bot:
+        return
+    token = await _new_one_time_token(user, "reset", RESET_TTL)
+    await Mailer(config).send(
+        user.email, "Reset your Commonly password",
+        f"Hello {user.username},\n\nsomeone (hopefully you) asked to reset your password. Choose a new "
+        f"one here:\n{config.frontend_url}/reset-password/{token}\n\nThe link works for one hour, once. "
+        "If you did not ask for it, ignore this mail.\n",
+    )
+
+
+async def reset_password(token: str, password: str) -> User:
+    """Set a new password with a reset token; the token and every other reset token of the user
+    die, and so do the sessions issued before."""
+    record = await _take_one_time_token(token, "reset")
+    user = await User.get(id=record.user_id)
+    user.password_hash = await hash_password(password)
+    user.password_changed_at = now()
+    await user.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
+    await OneTimeToken.filter(user_id=user.id, purpose="reset").delete()
+    return user
+
+
+async def verify_email(token: str) -> User:
+    record = await _take_one_time_token(token, "verify")
+    user = await User.get(id=record.user_id)
+    user.verified = True
+    await user.save(update_fields=["verified", "updated_at"])
+    return user
+
+
+# -- waitlist ------------------------------------------------------------------------------------
+
+
+async def join_waitlist(email: str, **details: str | None) -> tuple[WaitlistRequest, bool]:
+    """Add a request (True) or return the open one for this email (False); 409 if registered."""
+    email = email.lower()
+    if await User.exists(email=email):
+        raise Conflict("This email already has an account; sign in instead.", code="already_registered")
+    existing = await WaitlistRequest.filter(email=email, status__in=["pending", "invited"]).first()
+    if existing is not None:
+        return existing, False
+    return await WaitlistRequest.create(email=email, **details), True
+
+
+# -- public API for other plugins ----------------------------------------------------------------
+
+
+async def get_user(user_id: str | uuid.UUID) -> User | None:
+    """A user by id (None for an unknown or malformed id)."""
+    try:
+        return await User.get_or_none(id=uuid.UUID(str(user_id)))
+    except ValueError:
+        return None
+
+
+async def users_by_ids(user_ids: Iterable[str | uuid.UUID]) -> dict[str, User]:
+    """Users by id in one query (for lists that show authors)."""
+    ids = set()
+    for user_id in user_ids:
+        try:
+            ids.add(uuid.UUID(str(user_id)))
+        except ValueError:
+            continue
+    if not ids:
+        return {}
+    return {str(user.id): user for user in await User.filter(id__in=ids)}
+
+
+async def users_by_usernames(usernames: Iterable[str]) -> dict[str, User]:
+    """Users by lower-cased username in one query (for @mentions)."""
+    keys = {name.lower() for name in usernames}
+    if not keys:
+        return {}
+    return {user.username_key: user for user in await User.filter(username_key__in=keys)}
+
+
+async def create_bot_user(username: str, *, bio: str = "", profile_picture: str = "default") -> User:
+    """A bot account for an agent identity: cannot sign in with a password, cannot be deleted
+    or banned through the admin routes."""
+    return await User.create(
+        username=username, username_key=username.lower(), email=f"{username.lower()}@bots.commonly.invalid",
+        password_hash="!", role="user", verified=True, is_bot=True, bio=bio, profile_picture=profile_picture,
+    )
