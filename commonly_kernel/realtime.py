@@ -96,13 +96,9 @@ class Realtime:
             try:
                 actor = await self._hooks.actor_from_token(_token(environ, auth) or "", self._settings)
             except HTTPError as error:
-                raise socketio.exceptions.ConnectionRefusedError(
-                    {"error": error.code, "message": error.message}
-                ) from None
+                raise _refusal(error.code, error.message) from None
             if actor is None:
-                raise socketio.exceptions.ConnectionRefusedError(
-                    {"error": "unauthorized", "message": "A valid token is required."}
-                )
+                raise _refusal("unauthorized", "A valid token is required.")
             await self.sio.save_session(sid, {"actor": actor}, namespace=namespace)
             await self._hooks.socket_connected(self, sid, actor, namespace)
 
@@ -131,6 +127,13 @@ class Realtime:
             return envelope
 
         return run
+
+
+def _refusal(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:
+    refusal = socketio.exceptions.ConnectionRefusedError(message)
+    # python-socketio would send ``{"message": str(args[0])}``; clients read code and message.
+    refusal.error_args = {"error": code, "message": message}
+    return refusal
 
 
 def _token(environ: dict[str, Any], auth: Any) -> str | None:
