@@ -55,6 +55,8 @@ class Hooks:
         items = []
         for plugin_name, result in self._call_each(hook, **kwargs):
             if inspect.isawaitable(result):
+                if inspect.iscoroutine(result):
+                    result.close()  # no "never awaited" warning on top of the error
                 raise StartupError(f"plugin {plugin_name!r}: {hook} must not be async")
             items.extend((plugin_name, item) for item in result or [])
         return items

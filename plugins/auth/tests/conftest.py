@@ -1,8 +1,70 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
 import pytest
+
+#: Substrings that must never appear in any response body (password hashes and their field names).
+SECRET_MARKERS = ("passwordHash", "password_hash", "$argon2", "$2b$")
 
 
 @pytest.fixture
 def commonly_plugins() -> list[str]:
     return ["auth"]
+
+
+def check_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """Assert the one error envelope of the spec: status, snake_case code, message, requestId equal
+    to the X-Request-Id header; returns the body."""
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert isinstance(body, dict), body
+    assert set(body) <= {"error", "message", "requestId", "details"}, body
+    assert isinstance(body["error"], str) and body["error"] == body["error"].lower(), body
+    assert " " not in body["error"]
+    assert isinstance(body["message"], str) and body["message"], body
+    assert body["requestId"] and body["requestId"] == response.headers["X-Request-Id"], body
+    if code is not None:
+        assert body["error"] == code, body
+    return body
+
+
+def check_no_secrets(response: httpx.Response) -> None:
+    for marker in SECRET_MARKERS:
+        assert marker not in response.text, f"{marker!r} leaked in {response.request.url}"
+
+
+@pytest.fixture
+def assert_error() -> Callable[..., dict[str, Any]]:
+    """``assert_error(response, status, code=None)``: check the error envelope, return the body."""
+    return check_error
+
+
+@pytest.fixture
+def assert_no_secrets() -> Callable[[httpx.Response], None]:
+    return check_no_secrets
+
+
+@pytest.fixture
+def register() -> Callable[..., Awaitable[httpx.Response]]:
+    """``await register(client, username, email=None, password="correct horse", **extra)``: POST
+    /api/auth/register (the email defaults to ``<username>@example.com``)."""
+
+    async def post(http: httpx.AsyncClient, username: str, email: str | None = None,
+                   password: str = "correct horse", **extra: Any) -> httpx.Response:
+        body = {"username": username, "email": email or f"{username}@example.com", "password": password, **extra}
+        response = await http.post("/api/auth/register", json=body)
+        check_no_secrets(response)
+        return response
+
+    return post
+
+
+@pytest.fixture
+def admin_headers_for() -> Callable[..., dict[str, str]]:
+    def headers(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers
