@@ -11,6 +11,7 @@ from commonly_kernel import Actor, Conflict, Kernel, NotFound, RuleRefused, Vali
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from .mail import Mailer
 from .models import Invitation, User, WaitlistRequest
@@ -27,7 +28,13 @@ async def _user_or_404(user_id: uuid.UUID) -> User:
 
 
 async def _is_last_admin(user: User) -> bool:
-    return user.role == "admin" and await User.filter(role="admin").count() <= 1
+    """Call inside a transaction: the admins' rows stay locked until it ends, so two admins
+    demoting or deleting each other at once are serialised and the second sees the first's
+    change (SQLite serialises transactions anyway)."""
+    if user.role != "admin":
+        return False
+    admins = await User.filter(role="admin").order_by("id").select_for_update().only("id")
+    return [admin.id for admin in admins] == [user.id]
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -63,10 +70,11 @@ async def change_role(admin: Actor, user_id: uuid.UUID, role: str) -> User:
     user = await _user_or_404(user_id)
     if str(user.id) == admin.id:
         raise RuleRefused("You cannot change your own role.", code="cannot_change_own_role")
-    if role == "user" and await _is_last_admin(user):
-        raise RuleRefused("The last administrator cannot be demoted.", code="last_admin")
-    user.role = role
-    await user.save(update_fields=["role", "updated_at"])
+    async with in_transaction():
+        if role == "user" and await _is_last_admin(user):
+            raise RuleRefused("The last administrator cannot be demoted.", code="last_admin")
+        user.role = role
+        await user.save(update_fields=["role", "updated_at"])
     return user
 
 
@@ -77,9 +85,10 @@ async def delete_user(kernel: Kernel, admin: Actor, user_id: uuid.UUID) -> None:
     if user.is_bot:
         raise RuleRefused("Bot accounts belong to installed agents; uninstall the agent instead.",
                           code="cannot_delete_bot")
-    if await _is_last_admin(user):
-        raise RuleRefused("The last administrator cannot be deleted.", code="last_admin")
-    await user.delete()
+    async with in_transaction():
+        if await _is_last_admin(user):
+            raise RuleRefused("The last administrator cannot be deleted.", code="last_admin")
+        await user.delete()
     await kernel.hooks.user_deleted(str(user_id))
 
 

@@ -18,7 +18,8 @@ def commonly_register_models() -> list[Models]:
 
 
 @hookimpl
-def commonly_register_blueprints() -> list[Blueprint]:
+def commonly_register_blueprints(settings: Settings) -> list[Blueprint]:
+    service.config_for(settings)  # a bad setting (REGISTRATION_INVITE_ONLY=maybe) stops startup
     return [routes.blueprint]
 
 

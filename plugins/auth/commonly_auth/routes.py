@@ -174,7 +174,7 @@ async def admin_change_role(user_id: uuid.UUID, data: RoleIn) -> UserMessageOut:
 
 @blueprint.delete("/api/admin/users/<uuid:user_id>")
 @require_actor(role="admin")
-@document_errors(404)
+@document_errors(400, 404)
 @validate_response(MessageOut)
 async def admin_delete_user(user_id: uuid.UUID) -> MessageOut:
     """Delete an account (not yourself, not the last admin, not a bot)."""

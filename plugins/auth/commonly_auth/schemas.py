@@ -5,13 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from commonly_kernel import QueryArgs, RequestBody, WireModel
+from commonly_kernel import QueryArgs, WireModel
+from commonly_kernel import RequestBody as KernelRequestBody
 from pydantic import EmailStr, Field, field_validator
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 USERNAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 CODE_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+def _no_nul(value: object) -> object:
+    # PostgreSQL text cannot hold U+0000: refuse it here (400) rather than fail in the database (500).
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL (U+0000) characters")
+    return value
+
+
+class RequestBody(KernelRequestBody):
+    _no_nul = field_validator("*")(_no_nul)
+
+
+class Query(QueryArgs):
+    _no_nul = field_validator("*")(_no_nul)
 
 
 def _strong_enough(password: str) -> str:
@@ -57,7 +73,8 @@ class RegisterIn(RequestBody):
 class RegisterOut(WireModel):
     message: str
     user: PrivateUser
-    token: str | None = None
+    #: Absent (not null) while the email address awaits confirmation: the answer is ``{message, user}``.
+    token: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class LoginIn(RequestBody):
@@ -91,7 +108,7 @@ class ResetAliasIn(ResetIn):
     token: str = Field(min_length=1, max_length=200)
 
 
-class VerifyQuery(QueryArgs):
+class VerifyQuery(Query):
     token: str = Field(min_length=1, max_length=200)
 
 
@@ -137,7 +154,7 @@ class WaitlistRequestOut(WireModel):
 # -- admin ---------------------------------------------------------------------------------------
 
 
-class UserListQuery(QueryArgs):
+class UserListQuery(Query):
     q: str | None = Field(default=None, max_length=200)
     role: Literal["user", "admin"] | None = None
     limit: int = Field(default=50, ge=1, le=100)
@@ -160,7 +177,7 @@ class BanIn(RequestBody):
     reason: str | None = Field(default=None, max_length=1000)
 
 
-class PageQuery(QueryArgs):
+class PageQuery(Query):
     page: int = Field(default=1, ge=1, le=100_000)
     limit: int = Field(default=20, ge=1, le=100)
 

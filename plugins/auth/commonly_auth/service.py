@@ -72,7 +72,10 @@ def issue_token(user: User, settings: Settings) -> str:
     """A session token (JWT) for ``user``, valid ``COMMONLY_TOKEN_DAYS`` (7) days."""
     config = config_for(settings)
     issued = now()
-    payload = {"sub": str(user.id), "iat": issued, "exp": issued + timedelta(days=config.token_days)}
+    # ``iat`` keeps its fraction of a second (a NumericDate may): a session issued just before a
+    # password change, in the same second, must still count as older than the change.
+    payload = {"sub": str(user.id), "iat": issued.timestamp(),
+               "exp": issued + timedelta(days=config.token_days)}
     return jwt.encode(payload, config.jwt_secret, algorithm="HS256")
 
 
@@ -96,7 +99,7 @@ async def actor_for_token(token: str, settings: Settings) -> Actor | None:
     user = await User.get_or_none(id=user_id)
     if user is None:
         raise Unauthorized("The account no longer exists.", code="invalid_token")
-    if user.password_changed_at is not None and claims["iat"] < int(user.password_changed_at.timestamp()):
+    if user.password_changed_at is not None and claims["iat"] < user.password_changed_at.timestamp():
         raise Unauthorized("The password changed since this token was issued; sign in again.",
                            code="token_revoked")
     if user.banned:

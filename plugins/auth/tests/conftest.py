@@ -54,17 +54,10 @@ def register() -> Callable[..., Awaitable[httpx.Response]]:
 
     async def post(http: httpx.AsyncClient, username: str, email: str | None = None,
                    password: str = "correct horse", **extra: Any) -> httpx.Response:
-        body = {"username": username, "email": email or f"{username}@example.com", "password": password, **extra}
+        email = f"{username}@example.com" if email is None else email
+        body = {"username": username, "email": email, "password": password, **extra}
         response = await http.post("/api/auth/register", json=body)
         check_no_secrets(response)
         return response
 
     return post
-
-
-@pytest.fixture
-def admin_headers_for() -> Callable[..., dict[str, str]]:
-    def headers(token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers
