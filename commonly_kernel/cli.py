@@ -51,8 +51,12 @@ def serve(host: str, port: int, workers: int) -> None:
         create_app()  # fail here, with a readable message, rather than inside every worker
     except StartupError as error:
         raise click.ClickException(str(error)) from error
+    settings = Settings.from_env()
     uvicorn.run("commonly_kernel.cli:app_from_env", factory=True, host=host, port=port,
-                workers=workers, access_log=False, log_level="info", lifespan="on")
+                workers=workers, access_log=False, log_level="info", lifespan="on",
+                # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 by default.
+                proxy_headers=settings.trust_proxy,
+                forwarded_allow_ips=settings.get("COMMONLY_FORWARDED_ALLOW_IPS", "127.0.0.1"))
 
 
 @cli.command(help="List the plugins that would load, with versions and hooks.")

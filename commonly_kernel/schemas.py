@@ -6,8 +6,17 @@ ignored); query strings ignore them (the original clients send a few extra param
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
+
+
+def _refuse_nul(value: Any) -> Any:
+    # PostgreSQL text cannot hold U+0000: refuse it as bad input (400), not a database error (500).
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
 
 
 class WireModel(BaseModel):
@@ -17,17 +26,23 @@ class WireModel(BaseModel):
 
 
 class RequestBody(WireModel):
-    """A JSON request body: unknown or wrongly typed fields are a 400 with details."""
+    """A JSON request body: unknown or wrongly typed fields are a 400 with details.
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=False
-    )
+    Strict: ``"5"`` is not an integer and ``1`` is not a boolean. JSON has no date type, so give
+    datetime (and UUID) fields ``Field(strict=False)`` to accept ISO-8601 strings.
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True)
+
+    _no_nul = field_validator("*")(_refuse_nul)
 
 
 class QueryArgs(WireModel):
     """Query-string parameters: unknown ones ignored, known ones validated."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    _no_nul = field_validator("*")(_refuse_nul)
 
 
 class MessageOut(WireModel):

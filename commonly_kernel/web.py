@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from pydantic import ValidationError
-from quart import Quart, Response, g, jsonify, request
+from quart import Quart, Request, Response, g, jsonify, request
 from quart_cors import cors
 from quart_rate_limiter import QUART_RATE_LIMITER_LIMITS_ATTRIBUTE, RateLimiter
 from quart_rate_limiter.redis_store import RedisStore
@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException
 
 from .auth import ERRORS_ATTRIBUTE
 from .errors import STATUS_CODES, HTTPError, error_envelope
+from .errors import BadRequest as BadRequestError
 from .settings import Settings
 
 log = logging.getLogger("commonly")
@@ -59,7 +60,18 @@ def validation_details(error: Exception) -> list[dict[str, Any]]:
     return [{"field": "body", "message": str(cause), "type": "invalid"}]
 
 
+class CommonlyRequest(Request):
+    async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        try:
+            return await super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            # The stdlib decoder recurses per nesting level: [[[[...]]]] 100k deep is bad input.
+            raise BadRequestError("The request body is nested too deeply.") from None
+
+
 def install_error_handlers(app: Quart) -> None:
+    app.request_class = CommonlyRequest
+
     @app.errorhandler(HTTPError)
     async def commonly_error(error: HTTPError) -> Response:
         return error_response(error.status, error.code, error.message, error.details, error.headers)
@@ -115,8 +127,7 @@ def install_middleware(app: Quart, settings: Settings) -> None:
         if gzip_min > 0:
             await _maybe_gzip(response, gzip_min)
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        # The path only: query strings may carry tokens (verify-email, socket.io).
-        access_log.info("%s %s %s %.1fms %s", request.method, request.path, response.status_code,
+        access_log.info("%s %s %s %.1fms %s", request.method, _loggable_path(), response.status_code,
                         elapsed, request_id())
         return response
 
@@ -124,6 +135,13 @@ def install_middleware(app: Quart, settings: Settings) -> None:
          allow_headers=["Authorization", "Content-Type", "X-Request-Id", "x-auth-token",
                         "x-commonly-agent-token", "Idempotency-Key"],
          expose_headers=["X-Request-Id", "X-Next-Cursor", "Retry-After"])
+
+
+def _loggable_path() -> str:
+    # The route's pattern, not the path: paths and query strings may carry secrets
+    # (``/api/auth/reset/<token>``, ``?token=``). Unmatched paths are cut short.
+    rule = request.url_rule
+    return rule.rule if rule is not None else request.path[:100]
 
 
 async def _maybe_gzip(response: Response, min_bytes: int) -> None:
@@ -143,9 +161,9 @@ async def _maybe_gzip(response: Response, min_bytes: int) -> None:
 
 def install_rate_limiter(app: Quart, settings: Settings) -> RateLimiter:
     async def client_key() -> str:
-        # X-Forwarded-For is the client's to write; trust it only behind our own proxy.
-        if settings.trust_proxy and request.access_route:
-            return request.access_route[0]
+        # Never X-Forwarded-For itself: the client writes its left end. Behind a proxy you run,
+        # uvicorn's proxy-headers support (COMMONLY_TRUST_PROXY) has already put the address the
+        # proxy saw into remote_addr.
         return request.remote_addr or "unknown"
 
     store = RedisStore(settings.redis_url) if settings.redis_url else None

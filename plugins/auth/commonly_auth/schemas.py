@@ -5,29 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from commonly_kernel import QueryArgs, WireModel
-from commonly_kernel import RequestBody as KernelRequestBody
+from commonly_kernel import QueryArgs, RequestBody, WireModel
 from pydantic import EmailStr, Field, field_validator
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 USERNAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 CODE_PATTERN = r"^[A-Za-z0-9_-]+$"
-
-
-def _no_nul(value: object) -> object:
-    # PostgreSQL text cannot hold U+0000: refuse it here (400) rather than fail in the database (500).
-    if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL (U+0000) characters")
-    return value
-
-
-class RequestBody(KernelRequestBody):
-    _no_nul = field_validator("*")(_no_nul)
-
-
-class Query(QueryArgs):
-    _no_nul = field_validator("*")(_no_nul)
 
 
 def _strong_enough(password: str) -> str:
@@ -108,7 +92,7 @@ class ResetAliasIn(ResetIn):
     token: str = Field(min_length=1, max_length=200)
 
 
-class VerifyQuery(Query):
+class VerifyQuery(QueryArgs):
     token: str = Field(min_length=1, max_length=200)
 
 
@@ -154,7 +138,7 @@ class WaitlistRequestOut(WireModel):
 # -- admin ---------------------------------------------------------------------------------------
 
 
-class UserListQuery(Query):
+class UserListQuery(QueryArgs):
     q: str | None = Field(default=None, max_length=200)
     role: Literal["user", "admin"] | None = None
     limit: int = Field(default=50, ge=1, le=100)
@@ -177,7 +161,7 @@ class BanIn(RequestBody):
     reason: str | None = Field(default=None, max_length=1000)
 
 
-class PageQuery(Query):
+class PageQuery(QueryArgs):
     page: int = Field(default=1, ge=1, le=100_000)
     limit: int = Field(default=20, ge=1, le=100)
 
@@ -200,7 +184,7 @@ class InvitationIn(RequestBody):
     code: str | None = Field(default=None, min_length=4, max_length=64, pattern=CODE_PATTERN)
     note: str | None = Field(default=None, max_length=1000)
     max_uses: int = Field(default=1, ge=1, le=100_000)
-    expires_at: datetime | None = None
+    expires_at: datetime | None = Field(default=None, strict=False)
 
     @field_validator("expires_at")
     @classmethod

@@ -64,8 +64,6 @@ async def test_outbox_mail_has_the_link_and_the_log_never_has_the_token(client, 
     assert reset.status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug: the access log writes request.path, and "
-                   "POST /api/auth/reset/<token> carries a live reset token in the path")
 async def test_a_refused_reset_does_not_leave_its_live_token_in_the_log(client, make_user, tmp_path, caplog,
                                                                        drained):
     caplog.set_level(logging.DEBUG)

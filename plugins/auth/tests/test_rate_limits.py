@@ -62,10 +62,6 @@ async def test_waitlist_allows_5_an_hour(client, assert_error):
     assert await WaitlistRequest.all().count() == 5
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel bug: without COMMONLY_TRUST_PROXY the key is request.remote_addr, but uvicorn (serve() and "
-    "`commonly serve`) runs with proxy_headers on and trusts X-Forwarded-For from 127.0.0.1 peers, so a "
-    "loopback client picks its own bucket"))
 async def test_a_spoofed_forwarded_for_header_does_not_reset_the_bucket(client, assert_error):
     body = {"email": "nobody@example.com"}
     for index in range(5):
@@ -85,9 +81,6 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_bucket(client, ass
     assert (await client.post("/api/auth/forgot", json=body, headers=other)).status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel bug: with COMMONLY_TRUST_PROXY=1 the key is request.access_route[0], the left-most "
-    "X-Forwarded-For entry, which the client writes itself (a proxy appends the real address on the right)"))
 @pytest.mark.parametrize("commonly_settings", [{"COMMONLY_TRUST_PROXY": "1"}])
 async def test_behind_a_trusted_proxy_the_client_cannot_choose_its_bucket(client, assert_error):
     body = {"email": "nobody@example.com"}
