@@ -207,6 +207,9 @@ async def _existing_invitation(invitation_id: str | None, code: str | None) -> I
             return None
     else:
         return None
-    if not invitation.is_active:
-        raise RuleRefused("That invitation is revoked; pick or create another.", code="invitation_inactive")
+    expired = invitation.expires_at is not None and invitation.expires_at <= now()
+    if not invitation.is_active or expired or invitation.use_count >= invitation.max_uses:
+        # Mailing a code that cannot be redeemed would only produce a failed registration.
+        raise RuleRefused("That invitation is revoked, expired or used up; pick or create another.",
+                          code="invitation_inactive")
     return invitation

@@ -153,6 +153,13 @@ async def test_send_invitation_errors(client, admin, smtp_server, assert_error, 
     assert_error(await client.post(url, json={"invitationId": revoked["id"]}, headers=admin.headers), 400,
                  "invitation_inactive")
     assert_error(await client.post(url, json={"code": "old-code"}, headers=admin.headers), 400, "invitation_inactive")
+    used_up = (await client.post("/api/admin/users/invitations", json={"code": "USED-UP"},
+                                 headers=admin.headers)).json()["invitation"]
+    registration = {"username": "early", "email": "early@example.com", "password": "correct horse",
+                    "invitationCode": "USED-UP"}
+    assert (await client.post("/api/auth/register", json=registration)).status_code == 201
+    assert_error(await client.post(url, json={"invitationId": used_up["id"]}, headers=admin.headers), 400,
+                 "invitation_inactive")
     assert_error(await client.post(url, json={"invitationId": UNKNOWN}, headers=admin.headers), 404, "not_found")
     assert_error(await client.post(url, json={"invitationId": "garbage"}, headers=admin.headers), 404, "not_found")
     assert_error(await client.post(url, json={"maxUses": 0}, headers=admin.headers), 400, "validation_error")
@@ -162,6 +169,7 @@ async def test_send_invitation_errors(client, admin, smtp_server, assert_error, 
         assert_error(await client.post(f"{WAITLIST}/{bad_request}/send-invitation", json={}, headers=admin.headers),
                      404, "not_found")
     await live_server.app.kernel.drain()
-    assert smtp_server.received == []
+    # the only mail is the early registrant's address confirmation: no invitation went out
+    assert [mail.to for mail in smtp_server.received] == [["early@example.com"]]
     assert (await WaitlistRequest.get(id=request_id)).status == "pending"
-    assert await Invitation.all().count() == 1
+    assert await Invitation.all().count() == 2
