@@ -92,8 +92,8 @@ async def current_user() -> PrivateUser:
     return private_user(current_actor().record)
 
 
+@blueprint.post("/api/auth/forgot-password")  # the original web client's alias (registered second)
 @blueprint.post("/api/auth/forgot")
-@blueprint.post("/api/auth/forgot-password")
 @rate_limit(5, timedelta(hours=1))
 @validate_request(ForgotIn)
 @validate_response(MessageOut)
