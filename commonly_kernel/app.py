@@ -87,11 +87,14 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[str | obje
     """Build the app from ``settings`` (default: the environment) and the chosen plugins
     (default: every installed one, narrowed by ``COMMONLY_PLUGINS``)."""
     settings = settings or Settings.from_env()
+    settings.env  # noqa: B018 - a typo in COMMONLY_ENV fails now, not in the first request that reads it
     settings.jwt_secret  # noqa: B018 - fail now, not at the first login, when it is missing
     pm, infos = build_plugin_manager(settings, plugins)
     hooks = Hooks(pm)
     quart = Quart("commonly")
     quart.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # No redirects with HTML bodies: "//x" and "/x/" are simply other paths (404 envelope).
+    quart.url_map.merge_slashes = False
     kernel = Kernel(settings, pm, hooks, infos, quart, Realtime(settings, hooks))
     quart.extensions["commonly"] = kernel
 
@@ -123,7 +126,12 @@ def _install_lifecycle(kernel: Kernel) -> None:
     async def start() -> None:
         kernel.started_at = time.monotonic()
         await open_database(kernel.settings, kernel.models)
-        await kernel.hooks.startup(kernel)
+        try:
+            await kernel.hooks.startup(kernel)
+        except BaseException:
+            # after_serving never runs when startup fails; Tortoise's connections are process-wide.
+            await close_database()
+            raise
         if kernel.settings.scheduler_enabled:
             kernel.scheduler.start(kernel)
 

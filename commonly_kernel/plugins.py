@@ -60,11 +60,17 @@ def build_plugin_manager(
             raise StartupError(f"plugin {name!r} is invalid: {error}") from error
         versions[name] = version
     for impl in pm.hook.commonly_add_hookspecs.get_hookimpls():
-        impl.function(pm=pm)
+        try:
+            impl.function(*[{"pm": pm}[arg] for arg in impl.argnames])  # opt-in argument, like every hook
+        except pluggy.PluginValidationError as error:  # an implementation that does not fit the new spec
+            raise StartupError(f"plugin {pm.get_name(error.plugin)!r} is invalid: {error}") from error
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as error:
-        raise StartupError(f"plugin {error.plugin_name!r} implements an unknown hook: {error}") from error
+        # The error carries the plugin object, not its name.
+        raise StartupError(
+            f"plugin {pm.get_name(error.plugin)!r} implements an unknown hook: {error}"
+        ) from error
     infos = [_describe(pm, name, versions[name]) for name in versions]
     _check_requirements(infos)
     return pm, infos

@@ -93,8 +93,10 @@ class Realtime:
         self._namespaces.add(namespace)
 
         async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+            token = _token(environ, auth)
             try:
-                actor = await self._hooks.actor_from_token(_token(environ, auth) or "", self._settings)
+                # Like HTTP (auth.resolve_actor): plugins are never asked about a missing token.
+                actor = await self._hooks.actor_from_token(token, self._settings) if token else None
             except HTTPError as error:
                 raise _refusal(error.code, error.message) from None
             if actor is None:

@@ -48,9 +48,13 @@ class Scheduler:
         self._tasks = [asyncio.create_task(self._loop(kernel, job), name=f"job:{job.name}") for job in self.jobs]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        pending = set(self._tasks)
+        while pending:
+            # Cancel until every loop has ended: on Python 3.11, asyncio.wait_for swallows a
+            # cancellation that arrives just as the job finishes, and the loop would go on.
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.1)
         self._tasks = []
 
     async def _loop(self, kernel: Kernel, job: Job) -> None:

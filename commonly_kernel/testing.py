@@ -127,9 +127,20 @@ def app(make_app: Callable[..., CommonlyApp]) -> CommonlyApp:
 @contextlib.asynccontextmanager
 async def serve(app: CommonlyApp, host: str = "127.0.0.1") -> AsyncIterator[LiveServer]:
     """Run ``app`` under uvicorn on a free port of ``host`` until the block ends."""
-    config = uvicorn.Config(app, host=host, port=0, lifespan="on", log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=0, lifespan="on", log_level="warning", access_log=False,
+                            proxy_headers=app.kernel.settings.trust_proxy)
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+
+    async def run() -> None:
+        try:
+            await server.serve()
+        except SystemExit as exit_:
+            # uvicorn exits the process when the app's startup fails; inside a test that would
+            # escape the event loop, so turn it into an error raised below.
+            raise RuntimeError(f"the server stopped during startup (exit code {exit_.code}; "
+                               "see the log above)") from None
+
+    task = asyncio.create_task(run())
     while not server.started:
         if task.done():
             task.result()

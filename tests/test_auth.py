@@ -74,6 +74,16 @@ class Agents:
 
 
 @pytest.fixture
+def database_url(tmp_path):
+    # Token lookups never touch the database: skip creating a PostgreSQL database per test.
+    return f"sqlite://{tmp_path / 'commonly.sqlite3'}"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
 def users():
     return Users()
 
@@ -101,7 +111,7 @@ async def test_actor_from_token_async_impl(client):
 
 
 async def test_actor_from_token_bearer_preferred_over_other_headers(client):
-    response = await client.get("/api/whoami", headers={"Authorization": "Bearer user-1", "x-auth-token": "user-2"})
+    response = await client.get("/api/whoami", headers={**bearer("user-1"), "x-auth-token": "user-2"})
     assert response.json()["id"] == "1"
 
 
@@ -114,7 +124,7 @@ async def test_actor_from_token_missing_or_unknown_is_401(client, headers):
 
 
 async def test_actor_from_token_forbidden_propagates(client):
-    response = await client.get("/api/whoami", headers={"Authorization": "Bearer banned"})
+    response = await client.get("/api/whoami", headers=bearer("banned"))
     assert response.status_code == 403
     body = response.json()
     assert body == {"error": "account_suspended", "message": "This account is suspended.",
@@ -122,34 +132,34 @@ async def test_actor_from_token_forbidden_propagates(client):
 
 
 async def test_actor_from_token_unauthorized_propagates(client):
-    response = await client.get("/api/whoami", headers={"Authorization": "Bearer expired"})
+    response = await client.get("/api/whoami", headers=bearer("expired"))
     assert response.status_code == 401
     assert response.json()["error"] == "token_expired"
 
 
 async def test_actor_from_token_looked_up_once_per_request(client, users):
-    await client.get("/api/whoami", headers={"Authorization": "Bearer user-3"})
+    await client.get("/api/whoami", headers=bearer("user-3"))
     assert users.seen == ["user-3"]
 
 
 async def test_require_actor_kind(client):
-    assert (await client.get("/api/agents-only", headers={"Authorization": "Bearer cm_agent_x"})).status_code == 200
-    response = await client.get("/api/agents-only", headers={"Authorization": "Bearer user-1"})
+    assert (await client.get("/api/agents-only", headers=bearer("cm_agent_x"))).status_code == 200
+    response = await client.get("/api/agents-only", headers=bearer("user-1"))
     assert response.status_code == 403
     assert response.json()["error"] == "forbidden"
 
 
 async def test_require_actor_admin_role(client):
-    assert (await client.get("/api/admin-only", headers={"Authorization": "Bearer user-root"})).status_code == 200
-    response = await client.get("/api/admin-only", headers={"Authorization": "Bearer user-1"})
+    assert (await client.get("/api/admin-only", headers=bearer("user-root"))).status_code == 200
+    response = await client.get("/api/admin-only", headers=bearer("user-1"))
     assert response.status_code == 403
     assert response.json()["error"] == "admin_required"
 
 
 async def test_require_actor_scopes(client):
     # No scopes means unrestricted; an agent holding the scope passes too.
-    assert (await client.get("/api/needs-scope", headers={"Authorization": "Bearer user-1"})).status_code == 200
-    assert (await client.get("/api/needs-scope", headers={"Authorization": "Bearer cm_agent_x"})).status_code == 200
+    assert (await client.get("/api/needs-scope", headers=bearer("user-1"))).status_code == 200
+    assert (await client.get("/api/needs-scope", headers=bearer("cm_agent_x"))).status_code == 200
 
 
 async def test_require_actor_missing_scope(make_app):
@@ -158,10 +168,13 @@ async def test_require_actor_missing_scope(make_app):
 
         @hookimpl(tryfirst=True)
         def commonly_actor_from_token(self, token):
-            return Actor(id="a1", kind="agent", scopes=frozenset({"posts:write"})) if token == "narrow" else None
+            if token != "narrow":
+                return None
+            return Actor(id="a1", kind="agent", scopes=frozenset({"posts:write"}))
 
-    async with serve(make_app(plugins=[Users(), NarrowAgents()])) as server, httpx.AsyncClient(base_url=server.url) as http:
-        response = await http.get("/api/needs-scope", headers={"Authorization": "Bearer narrow"})
+    app = make_app(plugins=[Users(), NarrowAgents()])
+    async with serve(app) as server, httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.get("/api/needs-scope", headers=bearer("narrow"))
     assert response.status_code == 403
     assert response.json()["error"] == "missing_scope"
     assert "pods:read" in response.json()["message"]

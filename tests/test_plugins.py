@@ -12,21 +12,44 @@ import pytest
 
 from commonly_kernel import StartupError, create_app, hookimpl
 from commonly_kernel.plugins import build_plugin_manager, installed_plugins
+from commonly_kernel.testing import serve
 
 hookspec = pluggy.HookspecMarker("commonly")
 
 
 @pytest.fixture
-def installed(tmp_path, monkeypatch):
-    """Install two plugin distributions (and a broken one) on ``sys.path`` for this test only."""
+def database_url(tmp_path):
+    # Choosing plugins does not depend on the database: skip creating a PostgreSQL database per test.
+    return f"sqlite://{tmp_path / 'commonly.sqlite3'}"
+
+
+def install(site, dist: str, version: str, entry_points: str) -> None:
+    info = site / f"{dist}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[commonly.plugins]\n{entry_points}")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A directory on ``sys.path`` for this test only, where plugin distributions are installed."""
     site = tmp_path / "site"
     site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    for module in ("kernel_test_alpha", "kernel_test_beta", "kernel_test_broken"):
+        sys.modules.pop(module, None)
+
+
+@pytest.fixture
+def installed(site):
+    """Two plugin distributions: ``alpha`` and ``beta`` (which requires alpha)."""
     (site / "kernel_test_alpha.py").write_text(textwrap.dedent("""
         from commonly_kernel import hookimpl
 
         @hookimpl
         def commonly_startup(kernel):
-            kernel.settings.alpha_started = True
+            kernel.quart.extensions["alpha"] = "started"
     """))
     (site / "kernel_test_beta.py").write_text(textwrap.dedent("""
         from commonly_kernel import hookimpl
@@ -37,19 +60,9 @@ def installed(tmp_path, monkeypatch):
         def commonly_register_jobs():
             return []
     """))
-    (site / "kernel_test_broken.py").write_text("import a_module_that_does_not_exist\n")
-    for dist, version, entry_points in [
-        ("commonly_alpha", "1.2.3", "alpha = kernel_test_alpha\n"),
-        ("commonly_beta", "0.4.0", "beta = kernel_test_beta\nbroken = kernel_test_broken\n"),
-    ]:
-        info = site / f"{dist}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(f"[commonly.plugins]\n{entry_points}")
-    monkeypatch.syspath_prepend(str(site))
-    yield site
-    for module in ("kernel_test_alpha", "kernel_test_beta", "kernel_test_broken"):
-        sys.modules.pop(module, None)
+    install(site, "commonly_alpha", "1.2.3", "alpha = kernel_test_alpha\n")
+    install(site, "commonly_beta", "0.4.0", "beta = kernel_test_beta\n")
+    return site
 
 
 def names(app) -> list[str]:
@@ -60,7 +73,7 @@ def names(app) -> list[str]:
 
 
 def test_entry_points_discovered(installed):
-    assert {"alpha", "beta", "broken"} <= set(installed_plugins())
+    assert {"alpha", "beta"} <= set(installed_plugins())
 
 
 def test_allow_list_narrows_installed_plugins(installed, make_settings):
@@ -77,8 +90,12 @@ def test_allow_list_with_spaces_and_dependencies(installed, make_settings):
     assert (beta.version, beta.requires) == ("0.4.0", ("alpha",))
 
 
-def test_allow_list_empty_loads_nothing(installed, make_settings):
-    assert names(create_app(make_settings(COMMONLY_PLUGINS=""))) == []
+@pytest.mark.parametrize("allow", [None, ""])
+def test_allow_list_unset_loads_every_installed_plugin(installed, make_settings, allow):
+    # An empty value counts as unset, like every other setting.
+    app = create_app(make_settings(COMMONLY_PLUGINS=allow))
+    assert names(app) == sorted(installed_plugins())
+    assert {"alpha", "beta"} <= set(names(app))
 
 
 def test_allow_list_unknown_name(installed, make_settings):
@@ -91,7 +108,9 @@ def test_allow_list_missing_requirement(installed, make_settings):
         create_app(make_settings(COMMONLY_PLUGINS="beta"))
 
 
-def test_entry_point_import_error_names_the_plugin(installed, make_settings):
+def test_entry_point_import_error_names_the_plugin(site, make_settings):
+    (site / "kernel_test_broken.py").write_text("import a_module_that_does_not_exist\n")
+    install(site, "commonly_broken", "0.1", "broken = kernel_test_broken\n")
     with pytest.raises(StartupError, match="plugin 'broken' failed to import: No module named"):
         create_app(make_settings(COMMONLY_PLUGINS="broken"))
 
@@ -102,11 +121,9 @@ def test_explicit_list_ignores_allow_list(installed, make_settings):
 
 
 async def test_entry_point_plugin_runs(installed, make_settings):
-    from commonly_kernel.testing import serve
-
     app = create_app(make_settings(COMMONLY_PLUGINS="alpha"))
     async with serve(app):
-        assert app.kernel.settings.alpha_started is True
+        assert app.quart.extensions["alpha"] == "started"
 
 
 # -- explicit plugin lists ----------------------------------------------------------------------
@@ -169,7 +186,8 @@ def test_requires_satisfied(make_app):
         requires = ("auth-like",)
 
     app = make_app(plugins=[Social(), Auth()])
-    assert {info.name: info.requires for info in app.kernel.plugins} == {"social": ("auth-like",), "auth-like": ()}
+    requires = {info.name: info.requires for info in app.kernel.plugins}
+    assert requires == {"social": ("auth-like",), "auth-like": ()}
 
 
 def test_unknown_hook_impl_name(make_app):

@@ -12,7 +12,8 @@ README = Path(__file__).parents[1] / "README.md"
 
 
 def _readme_plugin() -> types.ModuleType:
-    blocks = re.findall(r"```python\n(# plugins/hello/commonly_hello/plugin\.py\n.*?)```", README.read_text(), re.S)
+    pattern = r"```python\n(# plugins/hello/commonly_hello/plugin\.py\n.*?)```"
+    blocks = re.findall(pattern, README.read_text(), re.S)
     assert len(blocks) == 1, "the README's example plugin block moved or changed its heading line"
     module = types.ModuleType("hello")
     exec(compile(blocks[0], "README.md:hello/plugin.py", "exec"), module.__dict__)

@@ -16,11 +16,13 @@ class Chat:
     name = "chat"
 
     def __init__(self) -> None:
+        self.tokens: list[str] = []
         self.connected: list[tuple[str, str, str]] = []
         self.disconnected: list[tuple[str, str, str]] = []
 
     @hookimpl
     def commonly_actor_from_token(self, token):
+        self.tokens.append(token)
         if token == "banned":
             raise Forbidden("This account is suspended.", code="account_suspended")
         return Actor(id=token.removeprefix("user-")) if token.startswith("user-") else None
@@ -68,6 +70,12 @@ class Chat:
 
 
 @pytest.fixture
+def database_url(tmp_path):
+    # Sockets never touch the database: skip creating a PostgreSQL database per test.
+    return f"sqlite://{tmp_path / 'commonly.sqlite3'}"
+
+
+@pytest.fixture
 def chat():
     return Chat()
 
@@ -87,8 +95,9 @@ async def test_socket_connect_with_token(connect_socket, chat):
 
 async def test_socket_connect_without_token_refused(connect_socket, chat):
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await connect_socket(None, events=["connect_error"])
+        await connect_socket(None)
     assert chat.connected == []
+    assert chat.tokens == []  # as over HTTP, plugins are not asked about a missing token
 
 
 async def test_socket_connect_error_data(live_server):
@@ -97,7 +106,8 @@ async def test_socket_connect_error_data(live_server):
     sio.on("connect_error", lambda data: refusals.append(data))
     for token in ("nobody", "banned"):
         with pytest.raises(socketio.exceptions.ConnectionError):
-            await sio.connect(live_server.url, transports=["websocket"], auth={"token": token}, wait_timeout=5)
+            await sio.connect(live_server.url, transports=["websocket"], auth={"token": token},
+                              wait_timeout=5)
     assert refusals == [
         {"error": "unauthorized", "message": "A valid token is required."},
         {"error": "account_suspended", "message": "This account is suspended."},
@@ -128,7 +138,8 @@ async def test_socket_token_sources(live_server, how):
 async def test_socket_http_error_acks_envelope_and_emits_error(connect_socket):
     sio = await connect_socket("user-1", events=["error"])
     ack = await sio.call("hidden", {"pod": "p1"}, timeout=5)
-    assert ack == {"error": "pod_not_found", "message": "No such pod.", "requestId": None, "details": {"pod": "p1"}}
+    assert ack == {"error": "pod_not_found", "message": "No such pod.", "requestId": None,
+                   "details": {"pod": "p1"}}
     await wait_for(lambda: sio.received)
     assert sio.received == [("error", {**ack, "event": "hidden"})]
     assert sio.connected
