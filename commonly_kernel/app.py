@@ -14,6 +14,7 @@ import pluggy
 import socketio
 from quart import Blueprint, Quart
 
+from .broadcast import Broadcast
 from .db import close_database, collect_models, open_database
 from .errors import StartupError
 from .hooks import Hooks
@@ -46,6 +47,7 @@ class Kernel:
     plugins: list[PluginInfo]
     quart: Quart
     realtime: Realtime
+    broadcast: Broadcast = field(default_factory=lambda: Broadcast(None))
     models: list[Models] = field(default_factory=list)
     scheduler: Scheduler = field(default_factory=lambda: Scheduler([]))
     version: str = __version__
@@ -95,7 +97,7 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[str | obje
     quart.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # No redirects with HTML bodies: "//x" and "/x/" are simply other paths (404 envelope).
     quart.url_map.merge_slashes = False
-    kernel = Kernel(settings, pm, hooks, infos, quart, Realtime(settings, hooks))
+    kernel = Kernel(settings, pm, hooks, infos, quart, Realtime(settings, hooks), Broadcast(settings.redis_url))
     quart.extensions["commonly"] = kernel
 
     install_schema(quart, kernel.version)
@@ -127,9 +129,11 @@ def _install_lifecycle(kernel: Kernel) -> None:
         kernel.started_at = time.monotonic()
         await open_database(kernel.settings, kernel.models)
         try:
+            await kernel.broadcast.start()
             await kernel.hooks.startup(kernel)
         except BaseException:
             # after_serving never runs when startup fails; Tortoise's connections are process-wide.
+            await kernel.broadcast.stop()
             await close_database()
             raise
         if kernel.settings.scheduler_enabled:
@@ -140,4 +144,5 @@ def _install_lifecycle(kernel: Kernel) -> None:
         await kernel.scheduler.stop()
         await kernel.drain()
         await kernel.hooks.shutdown(kernel)
+        await kernel.broadcast.stop()
         await close_database()

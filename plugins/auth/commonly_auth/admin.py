@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from .mail import Mailer
 from .models import Invitation, User, WaitlistRequest
-from .service import config_for, now
+from .service import config_for, now, user_changed
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get read aloud and retyped
 
@@ -66,7 +66,7 @@ async def _older_than(user_id: str) -> Q:
     return Q(created_at__lt=cursor.created_at) | (Q(created_at=cursor.created_at) & Q(id__lt=cursor.id))
 
 
-async def change_role(admin: Actor, user_id: uuid.UUID, role: str) -> User:
+async def change_role(kernel: Kernel, admin: Actor, user_id: uuid.UUID, role: str) -> User:
     user = await _user_or_404(user_id)
     if str(user.id) == admin.id:
         raise RuleRefused("You cannot change your own role.", code="cannot_change_own_role")
@@ -75,6 +75,7 @@ async def change_role(admin: Actor, user_id: uuid.UUID, role: str) -> User:
             raise RuleRefused("The last administrator cannot be demoted.", code="last_admin")
         user.role = role
         await user.save(update_fields=["role", "updated_at"])
+    await user_changed(kernel, user.id)
     return user
 
 
@@ -89,10 +90,11 @@ async def delete_user(kernel: Kernel, admin: Actor, user_id: uuid.UUID) -> None:
         if await _is_last_admin(user):
             raise RuleRefused("The last administrator cannot be deleted.", code="last_admin")
         await user.delete()
+    await user_changed(kernel, user_id)
     await kernel.hooks.user_deleted(str(user_id))
 
 
-async def set_banned(admin: Actor, user_id: uuid.UUID, banned: bool, reason: str | None) -> User:
+async def set_banned(kernel: Kernel, admin: Actor, user_id: uuid.UUID, banned: bool, reason: str | None) -> User:
     user = await _user_or_404(user_id)
     if str(user.id) == admin.id:
         raise RuleRefused("You cannot ban yourself.", code="cannot_ban_self")
@@ -103,6 +105,7 @@ async def set_banned(admin: Actor, user_id: uuid.UUID, banned: bool, reason: str
     user.banned = banned
     user.ban_reason = reason if banned else None
     await user.save(update_fields=["banned", "ban_reason", "updated_at"])
+    await user_changed(kernel, user.id)
     return user
 
 

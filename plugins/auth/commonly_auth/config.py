@@ -25,6 +25,7 @@ class AuthConfig:
     smtp_tls: str
     outbox: Path
     email_verification: bool
+    user_cache_seconds: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthConfig:
@@ -46,6 +47,7 @@ class AuthConfig:
             smtp_tls=(settings.get("SMTP_TLS") or {465: "ssl", 587: "starttls"}.get(smtp_port, "none")).lower(),
             outbox=Path(settings.get("COMMONLY_MAIL_OUTBOX") or settings.data_dir / "outbox"),
             email_verification=settings.get_bool("COMMONLY_EMAIL_VERIFICATION", smtp_host is not None),
+            user_cache_seconds=settings.get_float("COMMONLY_AUTH_CACHE_SECONDS", 10.0),
         )
 
     @property

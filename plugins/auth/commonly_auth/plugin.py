@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from quart import Blueprint
 
-from commonly_kernel import Actor, Models, Settings, hookimpl
+from commonly_kernel import Actor, Kernel, Models, Settings, hookimpl
 
 from . import routes, service
+from .cache import USER_CHANGED
 
 name = "auth"
 requires: tuple[str, ...] = ()
@@ -27,3 +28,8 @@ def commonly_register_blueprints(settings: Settings) -> list[Blueprint]:
 async def commonly_actor_from_token(token: str, settings: Settings) -> Actor | None:
     """User JWTs; other token kinds (``cm_...``) are left to the plugins that issue them."""
     return await service.actor_for_token(token, settings)
+
+
+@hookimpl
+def commonly_startup(kernel: Kernel) -> None:
+    kernel.broadcast.subscribe(USER_CHANGED, service.state_for(kernel.settings).users.evict)

@@ -80,7 +80,7 @@ async def registration_policy() -> RegistrationPolicy:
 @validate_response(LoginOut)
 async def login(data: LoginIn) -> LoginOut:
     """Sign in with an email (or username) and password; returns a 7-day token."""
-    user, token = await service.login(kernel().settings, data.email, data.password)
+    user, token = await service.login(kernel(), data.email, data.password)
     return LoginOut(token=token, user=private_user(user))
 
 
@@ -109,7 +109,7 @@ async def forgot_password(data: ForgotIn) -> MessageOut:
 @validate_response(MessageOut)
 async def reset_password(token: str, data: ResetIn) -> MessageOut:
     """Choose a new password with the token from the reset mail (single use, one hour)."""
-    await service.reset_password(token, data.password)
+    await service.reset_password(kernel(), token, data.password)
     return MessageOut(message="Your password was changed; sign in with the new one.")
 
 
@@ -118,7 +118,7 @@ async def reset_password(token: str, data: ResetIn) -> MessageOut:
 @validate_response(MessageOut)
 async def reset_password_alias(data: ResetAliasIn) -> MessageOut:
     """The original web client's form of ``POST /api/auth/reset/:token``."""
-    await service.reset_password(data.token, data.password)
+    await service.reset_password(kernel(), data.token, data.password)
     return MessageOut(message="Your password was changed; sign in with the new one.")
 
 
@@ -127,7 +127,7 @@ async def reset_password_alias(data: ResetAliasIn) -> MessageOut:
 @validate_response(UserMessageOut)
 async def verify_email(query_args: VerifyQuery) -> UserMessageOut:
     """Confirm an email address with the token from the verification mail."""
-    user = await service.verify_email(query_args.token)
+    user = await service.verify_email(kernel(), query_args.token)
     return UserMessageOut(message="Your email address is confirmed; you can sign in.", user=private_user(user))
 
 
@@ -168,7 +168,7 @@ async def admin_list_users(query_args: UserListQuery) -> UserListOut:
 @validate_response(UserMessageOut)
 async def admin_change_role(user_id: uuid.UUID, data: RoleIn) -> UserMessageOut:
     """Make a user an administrator or take it back (not yourself, not the last admin)."""
-    user = await admin.change_role(current_actor(), user_id, data.role)
+    user = await admin.change_role(kernel(), current_actor(), user_id, data.role)
     return UserMessageOut(message=f"{user.username} is now {data.role}.", user=private_user(user))
 
 
@@ -189,7 +189,7 @@ async def admin_delete_user(user_id: uuid.UUID) -> MessageOut:
 @validate_response(UserMessageOut)
 async def admin_ban_user(user_id: uuid.UUID, data: BanIn) -> UserMessageOut:
     """Ban or unban a user; a banned user's tokens stop working at once."""
-    user = await admin.set_banned(current_actor(), user_id, data.banned, data.reason)
+    user = await admin.set_banned(kernel(), current_actor(), user_id, data.banned, data.reason)
     return UserMessageOut(message=f"{user.username} is {'banned' if data.banned else 'no longer banned'}.",
                           user=private_user(user))
 

@@ -11,7 +11,10 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from weakref import WeakKeyDictionary
 
 import jwt
@@ -22,6 +25,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from .cache import USER_CHANGED, UserCache
 from .config import AuthConfig
 from .mail import Mailer
 from .models import Invitation, OneTimeToken, User, WaitlistRequest
@@ -32,15 +36,33 @@ LAST_ACTIVE_EVERY = timedelta(minutes=5)
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile
 _dummy_hash: str | None = None
-_configs: WeakKeyDictionary[Settings, AuthConfig] = WeakKeyDictionary()
+_states: WeakKeyDictionary[Settings, AuthState] = WeakKeyDictionary()
+
+
+@dataclass
+class AuthState:
+    """What the plugin keeps per app: its parsed settings and the user cache."""
+
+    config: AuthConfig
+    users: UserCache
+
+
+def state_for(settings: Settings) -> AuthState:
+    """The plugin's state for an app's settings (made once per settings object)."""
+    state = _states.get(settings)
+    if state is None:
+        config = AuthConfig.from_settings(settings)
+        state = _states[settings] = AuthState(config, UserCache(config.user_cache_seconds))
+    return state
 
 
 def config_for(settings: Settings) -> AuthConfig:
-    """The auth config of an app's settings (parsed once per settings object)."""
-    config = _configs.get(settings)
-    if config is None:
-        config = _configs[settings] = AuthConfig.from_settings(settings)
-    return config
+    return state_for(settings).config
+
+
+async def user_changed(kernel: Kernel, user_id: object) -> None:
+    """Tell every process to forget its copy of this user (after any change to the row)."""
+    await kernel.broadcast.publish(USER_CHANGED, str(user_id))
 
 
 def now() -> datetime:
@@ -87,18 +109,16 @@ async def actor_for_token(token: str, settings: Settings) -> Actor | None:
     """The ``commonly_actor_from_token`` answer for user JWTs (None for other token kinds)."""
     if not looks_like_jwt(token):
         return None
-    config = config_for(settings)
-    try:
-        claims = jwt.decode(token, config.jwt_secret, algorithms=["HS256"],
-                            options={"require": ["sub", "iat", "exp"]})
-        user_id = uuid.UUID(claims["sub"])
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("The token has expired; sign in again.", code="token_expired") from None
-    except (jwt.InvalidTokenError, ValueError):
-        raise Unauthorized("The token is not valid.", code="invalid_token") from None
-    user = await User.get_or_none(id=user_id)
+    state = state_for(settings)
+    claims = _verified_claims(token, state.config.jwt_secret)
+    if claims["exp"] <= now().timestamp():
+        raise Unauthorized("The token has expired; sign in again.", code="token_expired")
+    user = state.users.get(claims["sub"])
     if user is None:
-        raise Unauthorized("The account no longer exists.", code="invalid_token")
+        user = await User.get_or_none(id=uuid.UUID(claims["sub"]))
+        if user is None:
+            raise Unauthorized("The account no longer exists.", code="invalid_token")
+        state.users.put(user)
     if user.password_changed_at is not None and claims["iat"] < user.password_changed_at.timestamp():
         raise Unauthorized("The password changed since this token was issued; sign in again.",
                            code="token_revoked")
@@ -106,6 +126,20 @@ async def actor_for_token(token: str, settings: Settings) -> Actor | None:
         raise Forbidden("This account is banned.", code="banned")
     await _touch(user)
     return user_actor(user)
+
+
+@lru_cache(maxsize=4096)
+def _verified_claims(token: str, secret: str) -> dict[str, Any]:
+    """Signature and shape checked once per token (a token is sent with every request); expiry
+    is checked by the caller on every use. Invalid tokens raise and are not cached."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "iat", "exp"]})
+        uuid.UUID(claims["sub"])
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("The token has expired; sign in again.", code="token_expired") from None
+    except (jwt.InvalidTokenError, ValueError, TypeError, AttributeError):
+        raise Unauthorized("The token is not valid.", code="invalid_token") from None
+    return claims
 
 
 def user_actor(user: User) -> Actor:
@@ -222,7 +256,7 @@ async def _redeem(code: str) -> None:
 # -- sign-in -------------------------------------------------------------------------------------
 
 
-async def login(settings: Settings, identifier: str, password: str) -> tuple[User, str]:
+async def login(kernel: Kernel, identifier: str, password: str) -> tuple[User, str]:
     """Check credentials; unknown account and wrong password are the same 401."""
     identifier = identifier.strip()
     if "@" in identifier:
@@ -240,7 +274,8 @@ async def login(settings: Settings, identifier: str, password: str) -> tuple[Use
         user.password_hash = await hash_password(password)
     user.last_active_at = now()
     await user.save(update_fields=["password_hash", "last_active_at"])
-    return user, issue_token(user, settings)
+    await user_changed(kernel, user.id)
+    return user, issue_token(user, kernel.settings)
 
 
 # -- password reset and email verification -------------------------------------------------------
@@ -262,7 +297,7 @@ async def request_password_reset(kernel: Kernel, email: str) -> None:
     )
 
 
-async def reset_password(token: str, password: str) -> User:
+async def reset_password(kernel: Kernel, token: str, password: str) -> User:
     """Set a new password with a reset token; the token and every other reset token of the user
     die, and so do the sessions issued before."""
     record = await _take_one_time_token(token, "reset")
@@ -271,14 +306,16 @@ async def reset_password(token: str, password: str) -> User:
     user.password_changed_at = now()
     await user.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
     await OneTimeToken.filter(user_id=user.id, purpose="reset").delete()
+    await user_changed(kernel, user.id)
     return user
 
 
-async def verify_email(token: str) -> User:
+async def verify_email(kernel: Kernel, token: str) -> User:
     record = await _take_one_time_token(token, "verify")
     user = await User.get(id=record.user_id)
     user.verified = True
     await user.save(update_fields=["verified", "updated_at"])
+    await user_changed(kernel, user.id)
     return user
 
 

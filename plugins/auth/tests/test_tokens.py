@@ -162,3 +162,22 @@ async def test_development_secret_survives_restarts(app, make_app, tmp_path):
     assert jwt.decode(token, secret, algorithms=["HS256"])["sub"] == registered.json()["user"]["id"]
     async with serve(make_app()) as server, httpx.AsyncClient(base_url=server.url) as http:
         assert (await http.get(ME, headers=bearer(token))).status_code == 200
+
+
+async def test_a_change_announced_by_another_process_evicts_the_cached_user(client, make_user, live_server,
+                                                                             assert_error):
+    from commonly_auth.cache import USER_CHANGED
+
+    mallory = await make_user(username="mallory")
+    assert (await client.get(ME, headers=mallory.headers)).status_code == 200  # now cached here
+    await User.filter(id=mallory.id).update(banned=True)  # what another process's ban writes...
+    await live_server.app.kernel.broadcast.publish(USER_CHANGED, mallory.id)  # ...and announces
+    assert_error(await client.get(ME, headers=mallory.headers), 403, "banned")
+
+
+@pytest.mark.parametrize("commonly_settings", [{"COMMONLY_AUTH_CACHE_SECONDS": "0"}])
+async def test_without_the_user_cache_every_request_reads_the_database(client, make_user, assert_error):
+    mallory = await make_user(username="mallory")
+    assert (await client.get(ME, headers=mallory.headers)).status_code == 200
+    await User.filter(id=mallory.id).update(banned=True)  # behind the plugin's back, unannounced
+    assert_error(await client.get(ME, headers=mallory.headers), 403, "banned")
