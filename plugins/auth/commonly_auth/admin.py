@@ -13,7 +13,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from .mail import Mailer
+from .mail import send_later
 from .models import Invitation, User, WaitlistRequest
 from .service import config_for, now, user_changed
 
@@ -188,11 +188,11 @@ async def send_waitlist_invitation(
     config = config_for(kernel.settings)
     request.status, request.invitation_id, request.invited_at = "invited", invitation.id, now()
     await request.save(update_fields=["status", "invitation_id", "invited_at", "updated_at"])
-    kernel.spawn(Mailer(config).send(
-        request.email, "Your invitation to Commonly",
+    send_later(
+        kernel, config, request.email, "Your invitation to Commonly",
         f"Hello{' ' + request.name if request.name else ''},\n\nyou are invited to Commonly. Register here "
         f"with the invitation code {invitation.code}:\n{config.frontend_url}/register?invite={invitation.code}\n",
-    ), name="mail:invitation")
+    )
     return invitation, request
 
 

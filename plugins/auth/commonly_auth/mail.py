@@ -14,6 +14,8 @@ from email.message import EmailMessage
 
 import aiosmtplib
 
+from commonly_kernel import Kernel
+
 from .config import AuthConfig
 
 log = logging.getLogger("commonly.auth.mail")
@@ -61,3 +63,8 @@ class Mailer:
         self._config.outbox.mkdir(parents=True, exist_ok=True)
         path = self._config.outbox / f"{uuid.uuid4().hex}.eml"
         path.write_bytes(bytes(message))
+
+
+def send_later(kernel: Kernel, config: AuthConfig, to: str, subject: str, text: str) -> None:
+    """Send after the response, from a task the kernel tracks (and waits for on shutdown)."""
+    kernel.spawn(Mailer(config).send(to, subject, text), name=f"mail to {to}")

@@ -27,7 +27,7 @@ from tortoise.transactions import in_transaction
 
 from .cache import USER_CHANGED, UserCache
 from .config import AuthConfig
-from .mail import Mailer
+from .mail import Mailer, send_later
 from .models import Invitation, OneTimeToken, User, WaitlistRequest
 
 RESET_TTL = timedelta(hours=1)
@@ -226,11 +226,11 @@ async def register(
     await kernel.hooks.user_created(user)
     if config.email_verification:
         token = await _new_one_time_token(user, "verify", VERIFY_TTL)
-        kernel.spawn(Mailer(config).send(
-            user.email, "Confirm your Commonly account",
+        send_later(
+            kernel, config, user.email, "Confirm your Commonly account",
             f"Hello {user.username},\n\nconfirm your email address to start using Commonly:\n"
             f"{config.frontend_url}/verify-email?token={token}\n\nThe link works for 48 hours.\n",
-        ), name="mail:verify")
+        )
         return user, None
     return user, issue_token(user, kernel.settings)
 
