@@ -3,9 +3,10 @@
 Routes:
 
 - ``GET /json``   -> ``{"hello": "world"}``: Quart + uvicorn and nothing else (the main ceiling).
-- ``GET /select`` -> one Tortoise ``get_or_none`` by UUID primary key on a one-row table,
-  returned as a small dict: Quart + one ORM read, no kernel, no plugins (a second ceiling that
-  shows what a single database read costs on its own).
+- ``GET /raw``    -> the same row read with one constant SQL string through the Tortoise
+  connection (``execute_query_dict``): Quart + the database driver, no query building.
+- ``GET /select`` -> the same row through the ORM (``BenchItem.get_or_none(id=...)``): Quart +
+  one ORM read, no kernel, no plugins. Together these show what a single read costs on its own.
 
 Run it as ``python bench/bare_app.py --port P``; the database is ``BARE_DATABASE_URL``
 (default: in-memory SQLite). It is served by ``uvicorn.run`` with the same arguments as
@@ -15,14 +16,19 @@ installed, no access log, lifespan on), so the only difference is the applicatio
 
 from __future__ import annotations
 
-import argparse
-import os
+# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
 import sys
-import uuid
 from pathlib import Path
 
+# bench/ also holds http.py, which would shadow the standard library's ``http`` package.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import os
+import uuid
+
 from quart import Quart
-from tortoise import Tortoise, fields
+from tortoise import Tortoise, connections, fields
 from tortoise.models import Model
 
 ROW_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -64,6 +70,17 @@ async def hello() -> dict[str, str]:
     return {"hello": "world"}
 
 
+@app.get("/raw")
+async def raw() -> dict[str, object]:
+    conn = connections.get("default")
+    mark = "?" if conn.capabilities.dialect == "sqlite" else "$1"
+    rows = await conn.execute_query_dict(
+        f'SELECT "id", "name", "role", "banned" FROM "bench_item" WHERE "id"={mark} LIMIT 1', [str(ROW_ID)]
+    )
+    row = rows[0]
+    return {"id": str(row["id"]), "name": row["name"], "role": row["role"], "banned": bool(row["banned"])}
+
+
 @app.get("/select")
 async def select() -> dict[str, object]:
     item = await BenchItem.get_or_none(id=ROW_ID)
@@ -78,9 +95,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5001)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     # The same arguments as ``commonly serve`` (commonly_kernel/cli.py), minus the factory.
-    uvicorn.run("bare_app:app", host=args.host, port=args.port, workers=1, access_log=False,
+    uvicorn.run(app, host=args.host, port=args.port, workers=1, access_log=False,
                 log_level="warning", lifespan="on")
 
 
