@@ -115,36 +115,33 @@ def _is_json_request() -> bool:
 
 def install_middleware(app: Quart, settings: Settings) -> None:
     gzip_min = settings.gzip_min_bytes
-
-    @app.before_request
-    async def start_timer() -> None:
-        g.started = time.perf_counter()
-        request_id()
-
-    @app.after_request
-    async def finish(response: Response) -> Response:
-        response.headers["X-Request-Id"] = request_id()
-        if gzip_min > 0:
-            await _maybe_gzip(response, gzip_min)
-        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-        access_log.info("%s %s %s %.1fms %s", request.method, _loggable_path(), response.status_code,
-                        elapsed, request_id())
-        return response
-
     cors(app, allow_origin=list(settings.frontend_urls), allow_credentials=True,
          allow_headers=["Authorization", "Content-Type", "X-Request-Id", "x-auth-token",
                         "x-commonly-agent-token", "Idempotency-Key"],
          expose_headers=["X-Request-Id", "X-Next-Cursor", "Retry-After"])
     # quart-cors re-parses its settings on every response (a tenth of a simple request's time);
-    # requests without an Origin (agents, CLIs, same-origin) need none of it.
+    # requests without an Origin (agents, CLIs, same-origin) need none of it. Everything else
+    # happens in one after-request function: each one Quart calls costs time on every request.
     apply_cors = app.after_request_funcs[None].pop()
 
+    @app.before_request
+    async def start_timer() -> None:
+        g.started = time.perf_counter()
+
     @app.after_request
-    async def cors_for_browsers(response: Response) -> Response:
-        if "Origin" not in request.headers:
+    async def finish(response: Response) -> Response:
+        if "Origin" in request.headers:
+            response = await apply_cors(response)
+        else:
             response.vary.add("Origin")
-            return response
-        return await apply_cors(response)
+        response.headers["X-Request-Id"] = request_id()
+        if gzip_min > 0:
+            await _maybe_gzip(response, gzip_min)
+        if access_log.isEnabledFor(logging.INFO):
+            elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            access_log.info("%s %s %s %.1fms %s", request.method, _loggable_path(), response.status_code,
+                            elapsed, request_id())
+        return response
 
 
 def _loggable_path() -> str:
@@ -169,15 +166,17 @@ async def _maybe_gzip(response: Response, min_bytes: int) -> None:
     response.vary.add("Accept-Encoding")
 
 
-def install_rate_limiter(app: Quart, settings: Settings) -> RateLimiter:
+def install_rate_limiter(app: Quart, settings: Settings) -> RateLimiter | None:
     async def client_key() -> str:
         # Never X-Forwarded-For itself: the client writes its left end. Behind a proxy you run,
         # uvicorn's proxy-headers support (COMMONLY_TRUST_PROXY) has already put the address the
         # proxy saw into remote_addr.
         return request.remote_addr or "unknown"
 
+    if not settings.rate_limits_enabled:
+        return None  # a disabled RateLimiter still runs its hooks on every request
     store = RedisStore(settings.redis_url) if settings.redis_url else None
-    return RateLimiter(app, key_function=client_key, store=store, enabled=settings.rate_limits_enabled)
+    return RateLimiter(app, key_function=client_key, store=store)
 
 
 ERROR_SCHEMA = {
