@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[str | obje
     install_error_handlers(quart)
     install_rate_limiter(quart, settings)
     kernel.models = collect_models(hooks.register_models(settings))
-    _register_blueprints(quart, [("kernel", kernel_blueprint)] + hooks.register_blueprints(settings))
+    _register_blueprints(quart, [("kernel", kernel_blueprint), *hooks.register_blueprints(settings)])
     kernel.realtime.add_handlers(hooks.register_socket_handlers(kernel.realtime))
     kernel.scheduler = Scheduler(collect_jobs(hooks.register_jobs(settings)))
     _install_lifecycle(kernel)

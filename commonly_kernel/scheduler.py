@@ -4,6 +4,7 @@ runs a given job at a time (and at most once per interval across all of them).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
@@ -95,10 +96,8 @@ class Scheduler:
 async def _ensure_lease_row(name: str) -> None:
     if await JobLease.exists(name=name):
         return
-    try:
+    with contextlib.suppress(IntegrityError):  # another process created it first
         await JobLease.create(name=name)
-    except IntegrityError:
-        pass  # another process created it first
 
 
 def _now() -> datetime:

@@ -109,7 +109,9 @@ def make_settings(tmp_path: Path, database_url: str, commonly_settings: dict[str
 
 
 @pytest.fixture
-def make_app(make_settings: Callable[..., Settings], commonly_plugins: Sequence[str | object]) -> Callable[..., CommonlyApp]:
+def make_app(
+    make_settings: Callable[..., Settings], commonly_plugins: Sequence[str | object]
+) -> Callable[..., CommonlyApp]:
     """``make_app(plugins=None, **settings)``: a new app (not started)."""
 
     def build(plugins: Sequence[str | object] | None = None, **overrides: Any) -> CommonlyApp:

@@ -7,11 +7,12 @@ import secrets
 import uuid
 from datetime import datetime
 
-from commonly_kernel import Actor, Conflict, Kernel, NotFound, RuleRefused, ValidationFailed
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
+
+from commonly_kernel import Actor, Conflict, Kernel, NotFound, RuleRefused, ValidationFailed
 
 from .mail import send_later
 from .models import Invitation, User, WaitlistRequest

@@ -55,7 +55,7 @@ class Mailer:
             username=config.smtp_username,
             password=config.smtp_password,
             use_tls=config.smtp_tls == "ssl",
-            start_tls=True if config.smtp_tls == "starttls" else False,
+            start_tls=config.smtp_tls == "starttls",
             timeout=30,
         )
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from commonly_kernel import MessageOut, current_actor, document_errors, kernel, require_actor
 from quart import Blueprint
 from quart_rate_limiter import rate_limit
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
+
+from commonly_kernel import MessageOut, current_actor, document_errors, kernel, require_actor
 
 from . import admin, service
 from .schemas import (

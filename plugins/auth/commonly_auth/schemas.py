@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from commonly_kernel import QueryArgs, RequestBody, WireModel
 from pydantic import EmailStr, Field, field_validator
+
+from commonly_kernel import QueryArgs, RequestBody, WireModel
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024

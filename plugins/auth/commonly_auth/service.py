@@ -12,18 +12,19 @@ import secrets
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from commonly_kernel import Actor, Conflict, Forbidden, Kernel, Settings, Unauthorized, ValidationFailed
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
+
+from commonly_kernel import Actor, Conflict, Forbidden, Kernel, Settings, Unauthorized, ValidationFailed
 
 from .cache import USER_CHANGED, UserCache
 from .config import AuthConfig
@@ -205,7 +206,8 @@ async def register(
     code = (invitation_code or "").strip().upper() or None
     if code is None and config.invite_only:
         raise Forbidden("An invitation code is required to register.", code="invitation_required")
-    if code is not None and code not in config.invite_codes and not await _usable_invitations().filter(code=code).exists():
+    from_env = code is not None and code in config.invite_codes
+    if code is not None and not from_env and not await _usable_invitations().filter(code=code).exists():
         raise Forbidden("The invitation code is invalid, used up, expired or revoked.", code="invitation_invalid")
     email = email.lower()
     await _refuse_taken(email, username)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-
 from commonly_auth.models import Invitation, User
 
 SOME_ID = "00000000-0000-4000-8000-000000000000"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from commonly_auth.models import Invitation, WaitlistRequest
 
 FRONTEND = "https://app.commonly.test"

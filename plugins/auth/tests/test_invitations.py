@@ -6,7 +6,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from commonly_auth.models import Invitation
 
 INVITATIONS = "/api/admin/users/invitations"

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from commonly_kernel import StartupError
-
 from commonly_auth.models import Invitation, User
+
+from commonly_kernel import StartupError
 
 POLICY = "/api/auth/registration-policy"
 

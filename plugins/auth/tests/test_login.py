@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import jwt
-from commonly_kernel.testing import TEST_JWT_SECRET
-
 from commonly_auth.models import User
+
+from commonly_kernel.testing import TEST_JWT_SECRET
 
 LOGIN = "/api/auth/login"
 

@@ -11,9 +11,9 @@ import socket
 
 import httpx
 import pytest
-from commonly_kernel.testing import serve
-
 from commonly_auth.models import User
+
+from commonly_kernel.testing import serve
 
 
 def outbox_mails(folder) -> list[email.message.EmailMessage]:

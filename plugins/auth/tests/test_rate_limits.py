@@ -8,7 +8,6 @@ send cheap invalid bodies instead of creating accounts.
 from __future__ import annotations
 
 import pytest
-
 from commonly_auth.models import WaitlistRequest
 
 BAD_REGISTER = {"username": "x", "email": "nope", "password": "short"}

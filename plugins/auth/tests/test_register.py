@@ -7,9 +7,9 @@ import asyncio
 import httpx
 import jwt
 import pytest
-from commonly_kernel.testing import TEST_JWT_SECRET, serve
-
 from commonly_auth.models import User
+
+from commonly_kernel.testing import TEST_JWT_SECRET, serve
 
 
 async def test_register_returns_user_and_working_token(client, register):

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from commonly_auth.models import OneTimeToken, User
 
 FRONTEND = "https://app.commonly.test"

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import jwt
 import pytest
-from commonly_kernel.testing import TEST_JWT_SECRET, serve
-
-from commonly_auth import public_user, private_user
+from commonly_auth import private_user, public_user
 from commonly_auth.models import User
+
+from commonly_kernel.testing import TEST_JWT_SECRET, serve
 
 ME = "/api/auth/user"
 

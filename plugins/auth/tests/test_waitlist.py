@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-
 from commonly_auth.models import WaitlistRequest
 
 WAITLIST = "/api/auth/waitlist"
