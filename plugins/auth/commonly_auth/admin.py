@@ -16,7 +16,7 @@ from commonly_kernel import Actor, Conflict, Kernel, NotFound, RuleRefused, Vali
 
 from .mail import send_later
 from .models import Invitation, User, WaitlistRequest
-from .service import config_for, now, user_changed
+from .service import config_for, now, usable_invitations, user_changed
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes get read aloud and retyped
 
@@ -211,8 +211,7 @@ async def _existing_invitation(invitation_id: str | None, code: str | None) -> I
             return None
     else:
         return None
-    expired = invitation.expires_at is not None and invitation.expires_at <= now()
-    if not invitation.is_active or expired or invitation.use_count >= invitation.max_uses:
+    if not await usable_invitations().filter(id=invitation.id).exists():
         # Mailing a code that cannot be redeemed would only produce a failed registration.
         raise RuleRefused("That invitation is revoked, expired or used up; pick or create another.",
                           code="invitation_inactive")

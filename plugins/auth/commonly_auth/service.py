@@ -183,7 +183,7 @@ async def _take_one_time_token(token: str, purpose: str) -> OneTimeToken:
 
 
 async def registration_policy(config: AuthConfig) -> dict[str, bool]:
-    has_codes = bool(config.invite_codes) or await _usable_invitations().exists()
+    has_codes = bool(config.invite_codes) or await usable_invitations().exists()
     return {
         "invite_only": config.invite_only,
         "invitation_required": config.invite_only,
@@ -192,7 +192,9 @@ async def registration_policy(config: AuthConfig) -> dict[str, bool]:
     }
 
 
-def _usable_invitations():  # type: ignore[no-untyped-def]
+def usable_invitations():  # type: ignore[no-untyped-def]
+    """Invitations that can still be redeemed: the one statement of that rule (checks, the
+    atomic redemption and the admin's reuse all filter through it)."""
     return Invitation.filter(
         Q(is_active=True) & Q(use_count__lt=F("max_uses")) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now()))
     )
@@ -206,16 +208,17 @@ async def register(
     code = (invitation_code or "").strip().upper() or None
     if code is None and config.invite_only:
         raise Forbidden("An invitation code is required to register.", code="invitation_required")
-    from_env = code is not None and code in config.invite_codes
-    if code is not None and not from_env and not await _usable_invitations().filter(code=code).exists():
-        raise Forbidden("The invitation code is invalid, used up, expired or revoked.", code="invitation_invalid")
+    # Codes from REGISTRATION_INVITE_CODES are reusable; any other is a database code to redeem.
+    database_code = code if code is not None and code not in config.invite_codes else None
+    if database_code is not None and not await usable_invitations().filter(code=database_code).exists():
+        raise _invalid_invitation()
     email = email.lower()
     await _refuse_taken(email, username)
     password_hash = await hash_password(password)
     try:
         async with in_transaction():
-            if code is not None and code not in config.invite_codes:
-                await _redeem(code)
+            if database_code is not None:
+                await _redeem(database_code)
             first_user = not await User.exists()
             user = await User.create(
                 username=username, username_key=username.lower(), email=email, password_hash=password_hash,
@@ -248,11 +251,15 @@ async def _redeem(code: str) -> None:
     """Take one use of a database code: one conditional UPDATE, so two registrations can never
     both take its last use."""
     moment = now()
-    taken = await _usable_invitations().filter(code=code).update(
+    taken = await usable_invitations().filter(code=code).update(
         use_count=F("use_count") + 1, last_used_at=moment
     )
     if taken != 1:
-        raise Forbidden("The invitation code is invalid, used up, expired or revoked.", code="invitation_invalid")
+        raise _invalid_invitation()
+
+
+def _invalid_invitation() -> Forbidden:
+    return Forbidden("The invitation code is invalid, used up, expired or revoked.", code="invitation_invalid")
 
 
 # -- sign-in -------------------------------------------------------------------------------------
