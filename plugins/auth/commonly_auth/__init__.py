@@ -3,14 +3,15 @@
 Other plugins may use these (and nothing else from this package)::
 
     from commonly_auth import get_user, users_by_ids, users_by_usernames, create_bot_user, public_user
+    await user_changed(kernel, user_id)   # after changing a user row: evicts every process's cache
 """
 
 from .schemas import PrivateUser, PublicUser, private_user, public_user
-from .service import create_bot_user, get_user, issue_token, users_by_ids, users_by_usernames
+from .service import create_bot_user, get_user, issue_token, user_changed, users_by_ids, users_by_usernames
 
 __version__ = "0.1.0"
 
 __all__ = [
     "PrivateUser", "PublicUser", "create_bot_user", "get_user", "issue_token", "private_user", "public_user",
-    "users_by_ids", "users_by_usernames",
+    "user_changed", "users_by_ids", "users_by_usernames",
 ]

@@ -1,0 +1,47 @@
+"""Commonly's pods plugin: rooms, realtime chat, pod memory and agent-ready context.
+
+Other plugins may use these (and nothing else from this package)::
+
+    from commonly_pods import get_pod, access, member_role, member_pod_ids, post_message, notify_user
+
+``access(pod_id, actor, need)`` is the one authorization rule ("see", "read", "admin"); the
+registry creates DM pods with ``create_pod`` and manages bot members with ``add_member`` /
+``remove_member``; every message goes through ``post_message`` (stored, broadcast, hooked once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from commonly_kernel import Kernel
+
+from .memory import visible_filter
+from .messages import post_message, room, user_room
+from .models import Message, Pod, PodAsset, PodMember
+from .pods import (
+    PodAccess,
+    access,
+    add_member,
+    create_pod,
+    get_pod,
+    member_pod_ids,
+    member_role,
+    pod_summary,
+    pods_by_ids,
+    remove_member,
+    visible_pods,
+)
+
+__version__ = "0.1.0"
+
+
+async def notify_user(kernel: Kernel, user_id: str, payload: dict[str, Any]) -> None:
+    """Send a ``notification`` socket event (``{type, ...}``) to every socket of one user."""
+    await kernel.realtime.emit("notification", payload, room=user_room(user_id))
+
+
+__all__ = [
+    "Message", "Pod", "PodAccess", "PodAsset", "PodMember", "access", "add_member", "create_pod", "get_pod",
+    "member_pod_ids", "member_role", "notify_user", "pod_summary", "pods_by_ids", "post_message", "remove_member",
+    "room", "user_room", "visible_filter", "visible_pods",
+]

@@ -1,0 +1,187 @@
+"""Pod messages: one way in (``post_message``) whether they arrive over REST, socket.io or from
+an agent — stored once, broadcast once, passed to the ``message_created`` hook once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from commonly_auth import users_by_ids
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from commonly_kernel import Actor, Conflict, Forbidden, Kernel, NotFound, RuleRefused, ValidationFailed
+
+from .models import IdempotencyKey, Message, Pod
+from .pods import PodAccess
+
+MAX_CONTENT = 20_000
+MAX_ATTACHMENTS = 20
+MESSAGE_FIELDS = ("id", "pod_id", "user_id", "content", "message_type", "attachments", "reply_to_message_id",
+                  "created_at")
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    status = 422
+
+
+def room(pod_id: object) -> str:
+    return f"pod:{pod_id}"
+
+
+def user_room(user_id: object) -> str:
+    return f"user:{user_id}"
+
+
+async def post_message(kernel: Kernel, pod: Pod, author: Actor, content: str, *,
+                       attachments: Iterable[str] = (), reply_to: int | None = None, message_type: str = "text",
+                       idempotency_key: str | None = None) -> tuple[dict[str, Any], bool]:
+    """Store a message, broadcast it to the pod's room and run the ``message_created`` hook.
+
+    Returns ``(message, created)``; ``created`` is False when ``idempotency_key`` was seen before
+    from this author with the same request (the first message is returned, nothing is sent again).
+    The caller has checked that ``author`` may post in ``pod``.
+    """
+    attachments = list(attachments)
+    _check_content(content, attachments)
+    if reply_to is not None and not await Message.exists(id=reply_to, pod_id=pod.id):
+        raise RuleRefused("`replyToMessageId` is not a message of this pod.", code="invalid_reply")
+    request_hash = _request_hash(content, attachments, reply_to)
+    if idempotency_key is not None:
+        replay = await _replay(author.id, idempotency_key, request_hash)
+        if replay is not None:
+            return replay, False
+    try:
+        async with in_transaction():
+            record = await Message.create(pod_id=pod.id, user_id=author.id, content=content, attachments=attachments,
+                                          reply_to_message_id=reply_to, message_type=message_type)
+            if idempotency_key is not None:
+                await IdempotencyKey.create(user_id=author.id, key=idempotency_key, request_hash=request_hash,
+                                            message_id=record.id)
+    except IntegrityError:
+        # The same key committed by a concurrent request between our check and our insert.
+        replay = await _replay(author.id, idempotency_key or "", request_hash)
+        if replay is None:
+            raise Conflict("A request with this Idempotency-Key is still running; retry.",
+                           code="idempotency_in_progress") from None
+        return replay, False
+    message = (await serialize([_row(record)]))[0]
+    await publish(kernel, pod, message)
+    await kernel.hooks.message_created(message, pod)
+    return message, True
+
+
+async def publish(kernel: Kernel, pod: Pod, message: dict[str, Any]) -> None:
+    """Send a stored message to the pod's room, under both names clients listen for."""
+    await kernel.realtime.emit("message", message, room=room(pod.id))
+    await kernel.realtime.emit("newMessage", message, room=room(pod.id))
+
+
+def check_may_post(granted: PodAccess) -> None:
+    """Members post; an agent's token also needs ``messages:write``."""
+    if not granted.is_member:
+        raise Forbidden("Only members of this pod may post in it.", code="not_a_member")
+    if not granted.actor.allows("messages:write"):
+        raise Forbidden("The token lacks the scope messages:write.", code="missing_scope",
+                        details={"missing": ["messages:write"]})
+
+
+def _check_content(content: str, attachments: list[str]) -> None:
+    # The REST schemas check these too; socket.io payloads and other plugins' calls arrive here only.
+    if len(content) > MAX_CONTENT:
+        raise _invalid("content", f"A message holds at most {MAX_CONTENT} characters.", "string_too_long")
+    if not content.strip() and not attachments:
+        raise _invalid("content", "A message needs content or an attachment.", "missing")
+    if len(attachments) > MAX_ATTACHMENTS:
+        raise _invalid("attachments", f"A message holds at most {MAX_ATTACHMENTS} attachments.", "too_long")
+
+
+def _invalid(field: str, message: str, kind: str) -> ValidationFailed:
+    return ValidationFailed(message, details=[{"field": field, "message": message, "type": kind}])
+
+
+def _request_hash(content: str, attachments: list[str], reply_to: int | None) -> str:
+    body = json.dumps([content, attachments, reply_to], ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+async def _replay(user_id: str, key: str, request_hash: str) -> dict[str, Any] | None:
+    seen = await IdempotencyKey.get_or_none(user_id=user_id, key=key)
+    if seen is None:
+        return None
+    if seen.request_hash != request_hash:
+        raise IdempotencyKeyReused("This Idempotency-Key was used for a different message.",
+                                   code="idempotency_key_reused")
+    rows = await Message.filter(id=seen.message_id).values(*MESSAGE_FIELDS)
+    return (await serialize(rows))[0] if rows else None
+
+
+async def purge_idempotency_keys(kernel: Kernel, hours: float) -> int:
+    """Forget keys older than ``hours`` (the spec keeps them at least 24 h)."""
+    return await IdempotencyKey.filter(created_at__lt=datetime.now(UTC) - timedelta(hours=hours)).delete()
+
+
+async def page(pod: Pod, *, before: int | None, after: int | None,
+               limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of messages, oldest first, and the cursor of the next page (None at the end).
+
+    Without ``after``: the newest ``limit`` messages (older than ``before``); the cursor is the
+    oldest id when older ones exist. With ``after``: the oldest ``limit`` newer than it; the cursor
+    is the newest id when newer ones remain (how a client tails a pod without gaps).
+    """
+    query = Message.filter(pod_id=pod.id)
+    if after is not None:
+        rows = await query.filter(id__gt=after).order_by("id").limit(limit + 1).values(*MESSAGE_FIELDS)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return await serialize(rows), (rows[-1]["id"] if more else None)
+    if before is not None:
+        query = query.filter(id__lt=before)
+    rows = await query.order_by("-id").limit(limit + 1).values(*MESSAGE_FIELDS)
+    more = len(rows) > limit
+    rows = rows[:limit][::-1]
+    return await serialize(rows), (rows[0]["id"] if more else None)
+
+
+async def delete_message(kernel: Kernel, granted: PodAccess, message_id: int) -> None:
+    """Authors delete their own messages; pod admins anyone's."""
+    message = await Message.get_or_none(id=message_id, pod_id=granted.pod.id)
+    if message is None:
+        raise NotFound("No such message in this pod.", code="message_not_found")
+    if str(message.user_id) != granted.actor.id and not granted.acts_as_admin:
+        raise Forbidden("Only the author or the pod's admin may delete this message.", code="not_allowed")
+    await message.delete()
+    await kernel.realtime.emit("messageDeleted", {"podId": str(granted.pod.id), "messageId": message_id},
+                               room=room(granted.pod.id))
+
+
+def _row(record: Message) -> dict[str, Any]:
+    return {field: getattr(record, field) for field in MESSAGE_FIELDS}
+
+
+async def serialize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as the wire shows them, authors loaded in one query. The flat ``username`` and
+    ``isBot`` repeat the author's for the original clients."""
+    authors = await users_by_ids({row["user_id"] for row in rows if row["user_id"]})
+    return [_wire(row, authors.get(str(row["user_id"]))) for row in rows]
+
+
+def _wire(row: dict[str, Any], author: Any) -> dict[str, Any]:
+    author_out = {
+        "id": str(author.id), "_id": str(author.id), "username": author.username,
+        "profilePicture": author.profile_picture, "isBot": author.is_bot,
+    } if author else None
+    created_at = row["created_at"]
+    return {
+        "id": row["id"], "_id": row["id"], "podId": str(row["pod_id"]),
+        "userId": str(row["user_id"]) if row["user_id"] else None,
+        "content": row["content"], "messageType": row["message_type"], "attachments": row["attachments"],
+        "replyToMessageId": row["reply_to_message_id"],
+        "createdAt": created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "author": author_out,
+        "username": author.username if author else "[deleted]",
+        "isBot": author.is_bot if author else False,
+    }
