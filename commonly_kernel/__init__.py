@@ -22,7 +22,7 @@ from .errors import (
     ValidationFailed,
 )
 from .plugins import hookimpl
-from .registration import ContextSection, Job, Models, SocketHandler
+from .registration import ContextSearch, ContextSection, Job, Models, SocketHandler
 from .schemas import MessageOut, QueryArgs, RequestBody, WireModel
 from .settings import Settings
 
@@ -35,7 +35,7 @@ def kernel() -> Kernel:
 
 
 __all__ = [
-    "Actor", "BadRequest", "CommonlyApp", "CommonlyError", "Conflict", "ContextSection", "Forbidden",
+    "Actor", "BadRequest", "CommonlyApp", "CommonlyError", "Conflict", "ContextSearch", "ContextSection", "Forbidden",
     "HTTPError", "Job", "Kernel", "MessageOut", "Models", "NotFound", "PayloadTooLarge", "QueryArgs",
     "RateLimited", "RequestBody", "RuleRefused", "Settings", "SocketHandler", "StartupError",
     "Unauthorized", "ValidationFailed", "WireModel", "create_app", "current_actor", "document_errors",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from .errors import HTTPError, StartupError
-from .registration import ContextSection, Job, Models, SocketHandler
+from .registration import ContextSearch, ContextSection, Job, Models, SocketHandler
 
 if TYPE_CHECKING:
     import click
@@ -127,6 +127,25 @@ class Hooks:
                 section.source = section.source or plugin_name
                 sections.append(section)
         return sorted(sections, key=lambda section: (-section.priority, section.name))
+
+    async def context_search(self, pod: Any, actor: Actor, query: str, limit: int, types: list[str],
+                             include_skills: bool) -> ContextSearch | None:
+        """The first plugin's non-None answer; a failing plugin is logged and skipped."""
+        arguments = {"pod": pod, "actor": actor, "query": query, "limit": limit, "types": types,
+                     "include_skills": include_skills}
+        for plugin_name, impl in self._impls("commonly_context_search"):
+            try:
+                result = _invoke(impl, arguments)
+                if inspect.isawaitable(result):
+                    result = await result
+            except HTTPError:
+                raise
+            except Exception:
+                log.exception("plugin %r failed in commonly_context_search", plugin_name)
+                continue
+            if result is not None:
+                return result
+        return None
 
     # -- domain events ----------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .app import Kernel
     from .auth import Actor
     from .realtime import Realtime
-    from .registration import ContextSection, Job, Models, SocketHandler
+    from .registration import ContextSearch, ContextSection, Job, Models, SocketHandler
     from .settings import Settings
 
 hookspec = pluggy.HookspecMarker("commonly")
@@ -132,6 +132,19 @@ def commonly_pod_context(pod: Any, actor: Actor, query: dict[str, Any]) -> list[
     ``pod`` is the pods plugin's pod, ``query`` the request's parameters (``task``, ``limit``,
     ...). Return a list of ``ContextSection`` (or None). Sections are merged by priority; an
     implementation that fails is logged and left out.
+    """
+
+
+@hookspec
+def commonly_context_search(pod: Any, actor: Actor, query: str, limit: int, types: list[str],
+                            include_skills: bool) -> ContextSearch | None:
+    """Answer ``GET /api/pods/:id/context/search`` better than keywords (may be async).
+
+    Called after the pods plugin has checked that ``actor`` may read ``pod``. Return a
+    ``ContextSearch(mode, results)`` — ``results`` in the route's shape ``{assetId, title, type,
+    tags, score, snippet, createdAt}``, best first, at most ``limit``, only assets ``actor`` may
+    see — or None to let the next plugin (and finally the keyword search) answer. The first
+    non-None answer wins; a failing implementation is logged and skipped.
     """
 
 

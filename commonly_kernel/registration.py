@@ -64,3 +64,12 @@ class ContextSection:
     priority: int = 0
     source: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ContextSearch:
+    """A plugin's answer to a pod memory search: ``mode`` names how it searched (``semantic``),
+    ``results`` are ``{assetId, title, type, tags, score, snippet, createdAt}``, best first."""
+
+    mode: str
+    results: list[dict[str, Any]]

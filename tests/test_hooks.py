@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from commonly_kernel import Actor, ContextSection, Forbidden, hookimpl
+from commonly_kernel import Actor, ContextSearch, ContextSection, Forbidden, hookimpl
 
 
 @pytest.fixture
@@ -100,6 +100,51 @@ async def test_pod_context_refusal_propagates(make_app):
 async def test_pod_context_without_plugins(make_app):
     kernel = make_app(plugins=[]).kernel
     assert await kernel.hooks.pod_context(POD, ALICE, {}) == []
+
+
+# -- commonly_context_search ---------------------------------------------------------------------
+
+
+class Declines:
+    name = "declines"
+
+    @hookimpl
+    def commonly_context_search(self, query):
+        return None
+
+
+class Semantic:
+    name = "semantic"
+
+    @hookimpl
+    async def commonly_context_search(self, pod, actor, query, limit, types, include_skills):
+        await asyncio.sleep(0)
+        hit = {"assetId": "1", "title": query, "type": types[0], "score": 0.9, "pod": pod["id"], "by": actor.id,
+               "skills": include_skills}
+        return ContextSearch("semantic", [hit] * limit)
+
+
+class BrokenSearch:
+    name = "broken-search"
+
+    @hookimpl
+    def commonly_context_search(self):
+        raise RuntimeError("index missing")
+
+
+async def test_context_search_first_answer_wins_failures_skipped(make_app, caplog):
+    kernel = make_app(plugins=[Semantic(), BrokenSearch(), Declines()]).kernel
+    with caplog.at_level(logging.ERROR, logger="commonly.hooks"):
+        answer = await kernel.hooks.context_search(POD, ALICE, "deploys", 2, ["note"], True)
+    assert answer.mode == "semantic"
+    assert answer.results == [{"assetId": "1", "title": "deploys", "type": "note", "score": 0.9, "pod": "pod-1",
+                               "by": "alice", "skills": True}] * 2
+    assert "broken-search" in caplog.text
+
+
+async def test_context_search_none_when_nobody_answers(make_app):
+    kernel = make_app(plugins=[Declines()]).kernel
+    assert await kernel.hooks.context_search(POD, ALICE, "deploys", 5, [], False) is None
 
 
 # -- domain events ------------------------------------------------------------------------------
@@ -245,7 +290,8 @@ def test_domain_events_cover_every_spec():
     from commonly_kernel.hooks import Hooks
 
     others = {"add_hookspecs", "register_models", "register_blueprints", "register_socket_handlers",
-              "register_jobs", "register_commands", "startup", "shutdown", "actor_from_token", "pod_context"}
+              "register_jobs", "register_commands", "startup", "shutdown", "actor_from_token", "pod_context",
+              "context_search"}
     specs = {name.removeprefix("commonly_") for name in dir(hookspecs) if name.startswith("commonly_")}
     assert specs - others == set(EVENTS)
     # add_hookspecs is called while the manager is built, before any façade exists.

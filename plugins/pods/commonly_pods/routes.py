@@ -250,13 +250,18 @@ async def pod_context(pod_id: str, query_args: ContextArgs) -> dict[str, Any]:
 @validate_querystring(SearchArgs)
 @validate_response(SearchOut)
 async def search_context(pod_id: str, query_args: SearchArgs) -> SearchOut:
-    """Assets matching the query's words (tags, title, text), best first."""
+    """Assets matching the query, best first: semantic when a plugin (the vector index) answers,
+    else by shared words in tags, title and text (``mode`` says which)."""
     granted = await pods.access(pod_id, current_actor(), "read")
     if not query_args.query.strip():
         raise BadRequest("`query` must not be blank.", code="validation_error")
-    types = {item.strip() for item in (query_args.types or "").split(",") if item.strip()}
+    types = sorted({item.strip() for item in (query_args.types or "").split(",") if item.strip()})
+    answer = await kernel().hooks.context_search(granted.pod, granted.actor, query_args.query, query_args.limit,
+                                                 types, query_args.include_skills)
+    if answer is not None:
+        return SearchOut(query=query_args.query, mode=answer.mode, results=answer.results[: query_args.limit])
     results = await context.search(state_of(kernel()).index, granted, query_args.query, limit=query_args.limit,
-                                   include_skills=query_args.include_skills, types=types)
+                                   include_skills=query_args.include_skills, types=set(types))
     return SearchOut(query=query_args.query, results=results)
 
 
