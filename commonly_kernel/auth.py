@@ -45,8 +45,16 @@ class Actor:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    def allows(self, scope: str) -> bool:
-        """Whether this actor's scopes allow ``scope`` (no scopes = everything)."""
+    def allows(self, scope: str, pod_id: object = None) -> bool:
+        """Whether this actor's scopes allow ``scope`` (no scopes = everything).
+
+        An agent installed in several pods may hold different scopes in each: its plugin puts
+        them in ``claims["podScopes"]`` (pod id → scopes). Give ``pod_id`` where the action
+        happens in a pod; without it, or for a pod not named there, ``scopes`` decide.
+        """
+        per_pod = self.claims.get("podScopes")
+        if pod_id is not None and per_pod and str(pod_id) in per_pod:
+            return scope in per_pod[str(pod_id)]
         return not self.scopes or scope in self.scopes
 
 

@@ -220,3 +220,15 @@ async def test_actor_from_token_first_non_none_wins(make_app):
 async def test_actor_from_token_none_when_nobody_answers(make_app):
     kernel = make_app(plugins=[Agents()]).kernel
     assert await kernel.hooks.actor_from_token("user-1", kernel.settings) is None
+
+
+def test_actor_scopes_per_pod():
+    from commonly_kernel import Actor
+
+    agent = Actor(id="bot", kind="agent", scopes=frozenset({"messages:read", "messages:write"}),
+                  claims={"podScopes": {"pod-a": frozenset({"messages:read"})}})
+    assert agent.allows("messages:write")                       # no pod named: the token's scopes
+    assert not agent.allows("messages:write", "pod-a")          # pod-a's own scopes
+    assert agent.allows("messages:read", "pod-a")
+    assert agent.allows("messages:write", "pod-b")              # a pod it names no scopes for
+    assert Actor(id="alice").allows("anything", "pod-a")        # no scopes at all: everything

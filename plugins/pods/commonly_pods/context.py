@@ -48,7 +48,7 @@ def score(entry: AssetEntry, keywords: set[str]) -> float:
 
 
 async def build(kernel: Kernel, index: MemoryIndex, granted: PodAccess, query: ContextQuery) -> dict[str, Any]:
-    entries = [entry for entry in await index.entries(granted.pod) if may_see(entry, granted.actor)]
+    entries = [entry for entry in await index.entries(granted.pod) if may_see(entry, granted.actor, granted.pod.id)]
     ranked = rank(entries, query.task)
     summary_entries = [entry for entry in ranked if entry.type in SUMMARY_TYPES][: query.summary_limit]
     asset_entries = [entry for entry in ranked
@@ -112,7 +112,7 @@ async def search(index: MemoryIndex, granted: PodAccess, text: str, *, limit: in
     keywords = words(text)
     candidates = [
         entry for entry in await index.entries(granted.pod)
-        if may_see(entry, granted.actor) and (include_skills or entry.type != "skill")
+        if may_see(entry, granted.actor, granted.pod.id) and (include_skills or entry.type != "skill")
         and (not types or entry.type in types)
     ]
     scored = sorted(((score(entry, keywords), entry) for entry in candidates), key=lambda pair: -pair[0])

@@ -47,19 +47,19 @@ def agent_key(actor: Actor) -> str | None:
     return f"{actor.claims['agentName']}:{actor.claims.get('instanceId') or 'default'}"
 
 
-def visible_filter(actor: Actor) -> Q:
-    """The assets of a pod ``actor`` may read (a Tortoise filter)."""
+def visible_filter(actor: Actor, pod_id: object = None) -> Q:
+    """The assets of pod ``pod_id`` that ``actor`` may read (a Tortoise filter)."""
     key = agent_key(actor)
-    if key and actor.allows("memory:read"):
+    if key and actor.allows("memory:read", pod_id):
         return Q(scope="pod") | Q(scope="agent", agent_key=key)
     return Q(scope="pod")
 
 
-def may_see(asset: PodAsset | AssetEntry, actor: Actor) -> bool:
+def may_see(asset: PodAsset | AssetEntry, actor: Actor, pod_id: object = None) -> bool:
     if asset.scope == "pod":
         return True
     key = agent_key(actor)
-    return key is not None and actor.allows("memory:read") and asset.agent_key == key
+    return key is not None and actor.allows("memory:read", pod_id) and asset.agent_key == key
 
 
 # -- writes ------------------------------------------------------------------------------------
@@ -159,14 +159,14 @@ async def _bump(pod: Pod) -> None:
 async def get_asset(granted: PodAccess, asset_id: int) -> PodAsset:
     """An asset of the pod the actor may see (404 otherwise, agent-scoped ones included)."""
     asset = await PodAsset.get_or_none(id=asset_id, pod_id=granted.pod.id)
-    if asset is None or not may_see(asset, granted.actor):
+    if asset is None or not may_see(asset, granted.actor, granted.pod.id):
         raise NotFound("No such asset in this pod.", code="asset_not_found")
     return asset
 
 
 async def list_assets(granted: PodAccess, *, asset_type: str | None, status: str | None, limit: int,
                       before: int | None) -> tuple[list[PodAsset], bool]:
-    query = PodAsset.filter(visible_filter(granted.actor), pod_id=granted.pod.id)
+    query = PodAsset.filter(visible_filter(granted.actor, granted.pod.id), pod_id=granted.pod.id)
     if asset_type:
         query = query.filter(type=asset_type)
     if status:

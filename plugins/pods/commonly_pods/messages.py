@@ -84,7 +84,7 @@ def check_may_post(granted: PodAccess) -> None:
     """Members post; an agent's token also needs ``messages:write``."""
     if not granted.is_member:
         raise Forbidden("Only members of this pod may post in it.", code="not_a_member")
-    if not granted.actor.allows("messages:write"):
+    if not granted.actor.allows("messages:write", granted.pod.id):
         raise Forbidden("The token lacks the scope messages:write.", code="missing_scope",
                         details={"missing": ["messages:write"]})
 

@@ -238,8 +238,8 @@ async def delete_message(pod_id: str, message_id: str) -> MessageOut:
 async def pod_context(pod_id: str, query_args: ContextArgs) -> dict[str, Any]:
     """The pod's memory for a task: summaries, assets, tags and skills, plus other plugins' sections."""
     actor = current_actor()
-    _require_scope(actor, "context:read")
     granted = await pods.access(pod_id, actor, "read")
+    _require_scope(actor, "context:read", granted.pod.id)
     query = context.ContextQuery(**query_args.model_dump())
     return await context.build(kernel(), state_of(kernel()).index, granted, query)
 
@@ -289,8 +289,8 @@ async def write_memory(pod_id: str, data: MemoryIn) -> tuple[MemoryOut, int]:
     """Write to the pod's memory. Agents write to their own (``agent`` scope) unless they ask for
     ``pod``; people write to the pod's."""
     actor = current_actor()
-    _require_scope(actor, "memory:write")
     granted = await pods.access(pod_id, actor, "read")
+    _require_scope(actor, "memory:write", granted.pod.id)
     _require_member(granted)
     fields = {"type": memory.MEMORY_TARGETS[data.target], "title": data.title or "", "content": data.content,
               "tags": data.tags, "scope": data.scope, "source_type": "memory-api"}
@@ -365,7 +365,7 @@ def _require_member(granted: pods.PodAccess) -> None:
         raise pods.Forbidden("Only members of this pod may do this.", code="not_a_member")
 
 
-def _require_scope(actor: Any, scope: str) -> None:
-    if not actor.allows(scope):
+def _require_scope(actor: Any, scope: str, pod_id: object) -> None:
+    if not actor.allows(scope, pod_id):
         raise pods.Forbidden(f"The token lacks the scope {scope}.", code="missing_scope",
                              details={"missing": [scope]})

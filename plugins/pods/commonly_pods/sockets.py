@@ -117,15 +117,23 @@ class PodSockets:
             self.presence.leave(pod_id, sid)
             await self._announce(pod_id)
 
-    async def member_left(self, note: str) -> None:
-        """Another process (or this one) removed a member: take their sockets out of the room."""
+    def member_left(self, note: str) -> None:
+        """Another process (or this one) removed a member: take their sockets out of the room.
+
+        A broadcast handler, so synchronous (the kernel calls it without awaiting): the sockets
+        leave the room before ``publish`` returns, so no message emitted after the removal reaches
+        them; only the ``podPresence`` announcement is sent in the background.
+        """
         pod_id, _, user_id = note.partition(" ")
         sids = self.presence.sids_of(pod_id, user_id)
+        if not sids:
+            return
         for sid in sids:
-            await self.realtime.leave_room(sid, room(pod_id))
             self.presence.leave(pod_id, sid)
-        if sids:
-            await self._announce(pod_id)
+            # What python-socketio's (coroutine) ``leave_room`` does, done now: rooms are per process.
+            self.realtime.sio.manager.basic_leave_room(sid, "/", room(pod_id))
+        assert self.kernel is not None
+        self.kernel.spawn(self._announce(pod_id), name=f"pods.presence:{pod_id}")
 
     async def _announce(self, pod_id: str) -> None:
         await self.realtime.emit("podPresence", {"podId": pod_id, "userIds": self.presence.user_ids(pod_id)},
