@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[str | obje
     # No redirects with HTML bodies: "//x" and "/x/" are simply other paths (404 envelope).
     quart.url_map.merge_slashes = False
     kernel = Kernel(settings, pm, hooks, infos, quart, Realtime(settings, hooks), Broadcast(settings.redis_url))
+    hooks.kernel = kernel
     quart.extensions["commonly"] = kernel
 
     install_schema(quart, kernel.version)

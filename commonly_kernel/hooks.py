@@ -39,6 +39,8 @@ class Hooks:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
+        #: Set by ``create_app`` once the kernel exists; lookup and domain-event hooks may take it.
+        self.kernel: Kernel | None = None
 
     def _impls(self, hook: str) -> Iterator[tuple[str, Any]]:
         # pluggy's call order: last registered first.
@@ -63,6 +65,7 @@ class Hooks:
 
     async def _notify(self, hook: str, **kwargs: Any) -> None:
         """Await every implementation; log (never raise) a failing one."""
+        kwargs.setdefault("kernel", self.kernel)
         for plugin_name, impl in self._impls(hook):
             try:
                 result = _invoke(impl, kwargs)
@@ -115,7 +118,7 @@ class Hooks:
         sections: list[ContextSection] = []
         for plugin_name, impl in self._impls("commonly_pod_context"):
             try:
-                result = _invoke(impl, {"pod": pod, "actor": actor, "query": query})
+                result = _invoke(impl, {"pod": pod, "actor": actor, "query": query, "kernel": self.kernel})
                 if inspect.isawaitable(result):
                     result = await result
             except HTTPError:
@@ -132,7 +135,7 @@ class Hooks:
                              include_skills: bool) -> ContextSearch | None:
         """The first plugin's non-None answer; a failing plugin is logged and skipped."""
         arguments = {"pod": pod, "actor": actor, "query": query, "limit": limit, "types": types,
-                     "include_skills": include_skills}
+                     "include_skills": include_skills, "kernel": self.kernel}
         for plugin_name, impl in self._impls("commonly_context_search"):
             try:
                 result = _invoke(impl, arguments)

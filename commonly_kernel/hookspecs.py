@@ -126,7 +126,7 @@ def commonly_actor_from_token(token: str, settings: Settings) -> Actor | None:
 
 
 @hookspec
-def commonly_pod_context(pod: Any, actor: Actor, query: dict[str, Any]) -> list[ContextSection] | None:
+def commonly_pod_context(pod: Any, actor: Actor, query: dict[str, Any], kernel: Kernel) -> list[ContextSection] | None:
     """Contribute sections to ``GET /api/pods/:id/context`` (may be async).
 
     ``pod`` is the pods plugin's pod, ``query`` the request's parameters (``task``, ``limit``,
@@ -137,7 +137,7 @@ def commonly_pod_context(pod: Any, actor: Actor, query: dict[str, Any]) -> list[
 
 @hookspec
 def commonly_context_search(pod: Any, actor: Actor, query: str, limit: int, types: list[str],
-                            include_skills: bool) -> ContextSearch | None:
+                            include_skills: bool, kernel: Kernel) -> ContextSearch | None:
     """Answer ``GET /api/pods/:id/context/search`` better than keywords (may be async).
 
     Called after the pods plugin has checked that ``actor`` may read ``pod``. Return a
@@ -149,52 +149,54 @@ def commonly_context_search(pod: Any, actor: Actor, query: str, limit: int, type
 
 
 # ---------------------------------------------------------------------------------------------
-# Domain events ("has happened"): notifications after the write is committed
+# Domain events ("has happened"): notifications after the write is committed. Like the lookup
+# hooks above, each may also take ``kernel`` (the app's ``Kernel``): they may run outside any
+# request (a socket.io event, a job), where ``commonly_kernel.kernel()`` has no app to answer.
 # ---------------------------------------------------------------------------------------------
 
 
 @hookspec
-def commonly_user_created(user: Any) -> None:
+def commonly_user_created(user: Any, kernel: Kernel) -> None:
     """A user account was created (``user`` is the auth plugin's ``User``)."""
 
 
 @hookspec
-def commonly_user_deleted(user_id: str) -> None:
+def commonly_user_deleted(user_id: str, kernel: Kernel) -> None:
     """A user account was deleted; remove or anonymise what you keep for ``user_id``."""
 
 
 @hookspec
-def commonly_message_created(message: Any, pod: Any) -> None:
+def commonly_message_created(message: Any, pod: Any, kernel: Kernel) -> None:
     """A chat message was stored in ``pod`` (once per message, however it arrived)."""
 
 
 @hookspec
-def commonly_post_created(post: Any) -> None:
+def commonly_post_created(post: Any, kernel: Kernel) -> None:
     """A social post was created."""
 
 
 @hookspec
-def commonly_comment_created(comment: Any, post: Any, mentions: list[str]) -> None:
+def commonly_comment_created(comment: Any, post: Any, mentions: list[str], kernel: Kernel) -> None:
     """A comment was added to ``post``; ``mentions`` are the ``@usernames`` it names."""
 
 
 @hookspec
-def commonly_asset_saved(asset: Any) -> None:
+def commonly_asset_saved(asset: Any, kernel: Kernel) -> None:
     """A pod memory asset was created or changed."""
 
 
 @hookspec
-def commonly_asset_deleted(asset: Any) -> None:
+def commonly_asset_deleted(asset: Any, kernel: Kernel) -> None:
     """A pod memory asset was deleted or archived."""
 
 
 @hookspec
-def commonly_pod_member_changed(pod: Any, user_id: str, change: str) -> None:
+def commonly_pod_member_changed(pod: Any, user_id: str, change: str, kernel: Kernel) -> None:
     """Someone joined, left or was removed from ``pod``; ``change`` is ``joined|left|removed``."""
 
 
 @hookspec
-def commonly_pod_deleted(pod_id: str) -> None:
+def commonly_pod_deleted(pod_id: str, kernel: Kernel) -> None:
     """A pod and its own rows were deleted; drop whatever you keep for ``pod_id``."""
 
 

@@ -46,7 +46,7 @@ def sections() -> dict[str, str]:
 
 def test_docs_specs_found():
     assert len(specs()) >= 20
-    assert specs()["commonly_pod_context"] == "pod, actor, query"
+    assert specs()["commonly_pod_context"] == "pod, actor, query, kernel"
 
 
 @pytest.mark.parametrize("hook", sorted(specs()))

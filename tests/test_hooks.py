@@ -335,3 +335,26 @@ async def test_domain_event_async_failure_logged(make_app, caplog):
         await kernel.hooks.post_created({"id": "p9"})
     assert sync.calls == [("post_created", {"id": "p9"})]
     assert "plugin 'flaky' failed in commonly_post_created" in caplog.text
+
+
+class KernelTaker:
+    name = "kernel-taker"
+
+    def __init__(self):
+        self.seen = []
+
+    @hookimpl
+    def commonly_message_created(self, message, kernel):
+        self.seen.append(("message", message["id"], kernel))
+
+    @hookimpl
+    def commonly_pod_context(self, kernel):
+        self.seen.append(("context", None, kernel))
+
+
+async def test_domain_events_and_context_offer_the_kernel(make_app):
+    taker = KernelTaker()
+    kernel = make_app(plugins=[taker]).kernel
+    await kernel.hooks.message_created({"id": 7}, {"id": "pod-1"})  # outside any request
+    await kernel.hooks.pod_context(POD, ALICE, {})
+    assert taker.seen == [("message", 7, kernel), ("context", None, kernel)]

@@ -70,6 +70,8 @@ async def create_asset(kernel: Kernel, granted: PodAccess, fields: dict[str, Any
     actor = granted.actor
     metadata = dict(fields.pop("metadata", None) or {})
     scope = fields.pop("scope", None) or metadata.get("scope") or ("agent" if agent_key(actor) else "pod")
+    if scope not in ("pod", "agent"):  # metadata is free-form: its scope is checked here
+        raise RuleRefused("`metadata.scope` must be `pod` or `agent`.", code="invalid_scope")
     metadata.update(_scope_metadata(actor, scope))
     _check_length(kernel, fields.get("content", ""))
     async with in_transaction():
@@ -95,7 +97,7 @@ async def update_asset(kernel: Kernel, granted: PodAccess, asset: PodAsset, chan
     async with in_transaction():
         await asset.save()
         await _bump(granted.pod)
-    await kernel.hooks.asset_saved(asset)
+    await _saved_or_archived(kernel, asset)
     return asset
 
 
@@ -116,11 +118,46 @@ async def save_generated(kernel: Kernel, pod: Pod, assets: list[dict[str, Any]],
         created = [await PodAsset.create(pod_id=pod.id, created_by_type="system", scope="pod", **fields)
                    for fields in assets]
         await _bump(pod)
-    for asset in [*stale, *created]:
-        if asset in stale:
-            asset.status = "archived"
+    for asset in stale:
+        asset.status = "archived"
+        await kernel.hooks.asset_deleted(asset)
+    for asset in created:
         await kernel.hooks.asset_saved(asset)
     return created
+
+
+async def _saved_or_archived(kernel: Kernel, asset: PodAsset) -> None:
+    """``asset_deleted`` for an archived asset (the hook's contract: "deleted or archived", so an
+    index drops it), ``asset_saved`` otherwise."""
+    if asset.status == "archived":
+        await kernel.hooks.asset_deleted(asset)
+    else:
+        await kernel.hooks.asset_saved(asset)
+
+
+async def put_asset(kernel: Kernel, pod: Pod, *, match: dict[str, Any], fields: dict[str, Any]) -> PodAsset:
+    """Create, or update the active asset matching ``match``, for trusted server code that sets the
+    scope columns itself (``scope``, ``agent_key``: the registry imports skills for an agent);
+    fires ``asset_saved``."""
+    async with in_transaction():
+        asset = await PodAsset.filter(pod_id=pod.id, status="active", **match).select_for_update().first()
+        if asset is None:
+            asset = await PodAsset.create(pod_id=pod.id, **match, **fields)
+        else:
+            await asset.update_from_dict(fields).save()
+        await _bump(pod)
+    await kernel.hooks.asset_saved(asset)
+    return asset
+
+
+async def archive_asset(kernel: Kernel, pod: Pod, asset: PodAsset) -> PodAsset:
+    """Archive an asset (trusted server code; the routes check who may)."""
+    async with in_transaction():
+        asset.status = "archived"
+        await asset.save(update_fields=["status", "updated_at"])
+        await _bump(pod)
+    await kernel.hooks.asset_saved(asset)
+    return asset
 
 
 def _may_change(granted: PodAccess, asset: PodAsset) -> bool:

@@ -58,10 +58,10 @@ async def get_pod(pod_id: object) -> Pod | None:
 
 async def member_role(pod_id: object, user_id: object) -> str | None:
     """``admin``, ``member``, ``viewer``, or None when the user is not in the pod."""
-    parsed = parse_pod_id(pod_id)
-    if parsed is None:
+    parsed, user = parse_pod_id(pod_id), parse_pod_id(user_id)  # user ids are UUIDs too
+    if parsed is None or user is None:
         return None
-    roles = await PodMember.filter(pod_id=parsed, user_id=str(user_id)).values_list("role", flat=True)
+    roles = await PodMember.filter(pod_id=parsed, user_id=user).values_list("role", flat=True)
     return roles[0] if roles else None
 
 
@@ -160,6 +160,9 @@ async def add_member(kernel: Kernel, pod: Pod, user_id: str, role: str = "member
 
 
 async def join(kernel: Kernel, granted: PodAccess) -> Pod:
+    if granted.actor.kind == "agent" and not granted.is_member:
+        # An agent's token reaches only the pods it is installed in: installing seats it.
+        raise Forbidden("Agents join pods by being installed in them.", code="join_refused")
     if not granted.is_member:
         if granted.pod.join_policy != "open" or granted.pod.type == "agent-admin":
             raise Forbidden("This pod is invite-only.", code="join_refused")
@@ -172,19 +175,20 @@ async def leave(kernel: Kernel, granted: PodAccess) -> Pod:
         raise RuleRefused("You are not a member of this pod.", code="not_a_member")
     if _is_creator(granted.pod, granted.actor.id):
         raise RuleRefused("The pod's creator cannot leave it; delete the pod instead.", code="creator_cannot_leave")
-    await remove_member(kernel, granted.pod, granted.actor.id)
+    await remove_member(kernel, granted.pod, granted.actor.id, change="left")
     return granted.pod
 
 
-async def remove_member(kernel: Kernel, pod: Pod, user_id: str) -> bool:
+async def remove_member(kernel: Kernel, pod: Pod, user_id: str, *, change: str = "removed") -> bool:
     """Take a user out of a pod (and out of its socket.io room in every process). Public: the
-    registry removes an uninstalled agent's bot user with it."""
+    registry removes an uninstalled agent's bot user with it. ``change`` is what
+    ``commonly_pod_member_changed`` hears: ``removed`` (by someone else) or ``left``."""
     if _is_creator(pod, user_id):
         raise RuleRefused("The pod's creator cannot be removed.", code="creator_cannot_be_removed")
     removed = await PodMember.filter(pod_id=pod.id, user_id=user_id).delete()
     if removed:
         await kernel.broadcast.publish(MEMBER_LEFT, f"{pod.id} {user_id}")
-        await kernel.hooks.pod_member_changed(pod, user_id, "left")
+        await kernel.hooks.pod_member_changed(pod, user_id, change)
     return bool(removed)
 
 
