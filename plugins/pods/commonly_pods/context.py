@@ -4,7 +4,7 @@ task, plus sections other plugins contribute through ``commonly_pod_context``.""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from commonly_kernel import Kernel
@@ -73,8 +73,8 @@ async def build(kernel: Kernel, index: MemoryIndex, granted: PodAccess, query: C
 
 async def _add_plugin_sections(kernel: Kernel, granted: PodAccess, query: ContextQuery,
                                context: dict[str, Any]) -> None:
-    arguments = {"task": query.task, "summary_limit": query.summary_limit, "asset_limit": query.asset_limit}
-    for section in await kernel.hooks.pod_context(granted.pod, granted.actor, arguments):
+    # Every parameter, snake_case: task, summary_limit, asset_limit, tag_limit, skill_limit, ...
+    for section in await kernel.hooks.pod_context(granted.pod, granted.actor, asdict(query)):
         if section.name in CORE_KEYS or section.name in context:
             log.warning("plugin %r contributed a context section named %r, which is taken; left out",
                         section.source, section.name)
