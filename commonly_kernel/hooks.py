@@ -63,14 +63,19 @@ class Hooks:
             items.extend((plugin_name, item) for item in result or [])
         return items
 
-    async def _notify(self, hook: str, **kwargs: Any) -> None:
-        """Await every implementation; log (never raise) a failing one."""
+    async def _notify(self, hook: str, *, refusable: bool = False, **kwargs: Any) -> None:
+        """Await every implementation; log (never raise) a failing one — except an ``HTTPError``
+        raised on purpose in a ``refusable`` hook, which propagates."""
         kwargs.setdefault("kernel", self.kernel)
         for plugin_name, impl in self._impls(hook):
             try:
                 result = _invoke(impl, kwargs)
                 if inspect.isawaitable(result):
                     await result
+            except HTTPError:
+                if refusable:
+                    raise
+                log.exception("plugin %r failed in %s", plugin_name, hook)
             except Exception:
                 log.exception("plugin %r failed in %s", plugin_name, hook)
 
@@ -180,8 +185,9 @@ class Hooks:
         await self._notify("commonly_pod_deleted", pod_id=pod_id)
 
     async def socket_connected(self, realtime: Realtime, sid: str, actor: Actor, namespace: str) -> None:
+        """An ``HTTPError`` raised by a plugin refuses the connection (e.g. the wrong token kind)."""
         await self._notify(
-            "commonly_socket_connected", realtime=realtime, sid=sid, actor=actor, namespace=namespace
+            "commonly_socket_connected", refusable=True, realtime=realtime, sid=sid, actor=actor, namespace=namespace
         )
 
     async def socket_disconnected(self, realtime: Realtime, sid: str, actor: Actor, namespace: str) -> None:

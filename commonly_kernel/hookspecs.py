@@ -202,7 +202,12 @@ def commonly_pod_deleted(pod_id: str, kernel: Kernel) -> None:
 
 @hookspec
 def commonly_socket_connected(realtime: Realtime, sid: str, actor: Actor, namespace: str) -> None:
-    """An authenticated socket.io client connected (join rooms, replay queued events)."""
+    """An authenticated socket.io client is connecting (join rooms, replay queued events).
+
+    Raise an ``HTTPError`` (e.g. ``Forbidden(code="runtime_token_required")``) to refuse the
+    connection: the client gets ``{error, message}`` as its connect error. Other exceptions are
+    logged and the connection stands.
+    """
 
 
 @hookspec

@@ -102,7 +102,10 @@ class Realtime:
             if actor is None:
                 raise _refusal("unauthorized", "A valid token is required.")
             await self.sio.save_session(sid, {"actor": actor}, namespace=namespace)
-            await self._hooks.socket_connected(self, sid, actor, namespace)
+            try:
+                await self._hooks.socket_connected(self, sid, actor, namespace)
+            except HTTPError as error:  # a plugin refused this actor on this namespace
+                raise _refusal(error.code, error.message) from None
 
         async def disconnect(sid: str, *args: Any) -> None:
             session = await self.sio.get_session(sid, namespace=namespace)

@@ -62,6 +62,8 @@ class Chat:
 
     @hookimpl
     def commonly_socket_connected(self, sid, actor, namespace):
+        if namespace == "/agents" and not actor.id.startswith("agent"):
+            raise Forbidden("Connect to /agents with an agent token.", code="agent_token_required")
         self.connected.append((sid, actor.id, namespace))
 
     @hookimpl
@@ -170,9 +172,9 @@ async def test_socket_rooms(connect_socket):
 async def test_socket_namespace_authenticated_too(connect_socket, chat):
     with pytest.raises(socketio.exceptions.ConnectionError):
         await connect_socket(None, namespace="/agents")
-    sio = await connect_socket("user-9", namespace="/agents")
-    assert await sio.call("ping", None, namespace="/agents", timeout=5) == {"pong": "9"}
-    assert chat.connected[-1][1:] == ("9", "/agents")
+    sio = await connect_socket("user-agent-9", namespace="/agents")
+    assert await sio.call("ping", None, namespace="/agents", timeout=5) == {"pong": "agent-9"}
+    assert chat.connected[-1][1:] == ("agent-9", "/agents")
 
 
 async def test_socket_disconnected_hook(connect_socket, chat):
@@ -186,3 +188,16 @@ async def test_socket_disconnected_hook(connect_socket, chat):
 async def test_socket_events_listed(app):
     assert app.kernel.realtime.events[("/agents", "ping")] == "chat"
     assert len(app.kernel.realtime.events) == 6
+
+
+async def test_socket_connected_hook_may_refuse(live_server, connect_socket, chat):
+    refusals = []
+    sio = socketio.AsyncClient(reconnection=False)
+    sio.on("connect_error", lambda data: refusals.append(data), namespace="/agents")
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await sio.connect(live_server.url, transports=["websocket"], namespaces=["/agents"],
+                          auth={"token": "user-1"}, wait_timeout=5)
+    assert refusals == [{"error": "agent_token_required", "message": "Connect to /agents with an agent token."}]
+    agent = await connect_socket("user-agent-7", namespace="/agents")
+    assert await agent.call("ping", {}, namespace="/agents", timeout=5) == {"pong": "agent-7"}
+    assert [who for _, who, namespace in chat.connected if namespace == "/agents"] == ["agent-7"]
