@@ -13,9 +13,17 @@ from pydantic.alias_generators import to_camel
 
 
 def _refuse_nul(value: Any) -> Any:
-    # PostgreSQL text cannot hold U+0000: refuse it as bad input (400), not a database error (500).
+    # PostgreSQL text and JSON cannot hold U+0000: refuse it as bad input (400), not a database
+    # error (500) — in strings, and in the keys and values of lists and objects at any depth.
     if isinstance(value, str) and "\x00" in value:
         raise ValueError("must not contain the NUL character (U+0000)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key)
+            _refuse_nul(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _refuse_nul(item)
     return value
 
 

@@ -355,3 +355,17 @@ async def test_docs_page(client):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "openapi.json" in response.text
+
+
+@pytest.mark.parametrize("value", ["a\x00b", ["ok", "a\x00"], {"k": {"deep": ["a\x00"]}}, {"a\x00": 1}])
+def test_request_body_refuses_nul_at_any_depth(value):
+    from typing import Any
+
+    import pydantic
+
+    class Body(RequestBody):
+        data: Any
+
+    with pytest.raises(pydantic.ValidationError, match="NUL"):
+        Body.model_validate({"data": value})
+    assert Body.model_validate({"data": {"k": ["fine"]}}).data == {"k": ["fine"]}

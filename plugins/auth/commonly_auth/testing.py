@@ -69,11 +69,22 @@ def make_user(live_server: Any) -> Callable[..., Awaitable[TestUser]]:
         username = username or f"user{number}"
         user = await User.create(
             username=username, username_key=username.lower(), email=(email or f"{username}@example.com").lower(),
-            password_hash=await hash_password(password), role=role, verified=verified, is_bot=is_bot,
+            password_hash=await _hash_once(password), role=role, verified=verified, is_bot=is_bot,
         )
         return TestUser(user, password, issue_token(user, settings))
 
     return create
+
+
+_hashes: dict[str, str] = {}
+
+
+async def _hash_once(password: str) -> str:
+    """argon2 costs ~0.35 s here, and suites make hundreds of users with the same few passwords:
+    hash each password once per test session (every hash still verifies like a fresh one)."""
+    if password not in _hashes:
+        _hashes[password] = await hash_password(password)
+    return _hashes[password]
 
 
 @dataclass

@@ -156,7 +156,7 @@ async def archive_asset(kernel: Kernel, pod: Pod, asset: PodAsset) -> PodAsset:
         asset.status = "archived"
         await asset.save(update_fields=["status", "updated_at"])
         await _bump(pod)
-    await kernel.hooks.asset_saved(asset)
+    await _saved_or_archived(kernel, asset)
     return asset
 
 

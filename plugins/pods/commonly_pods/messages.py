@@ -49,7 +49,7 @@ async def post_message(kernel: Kernel, pod: Pod, author: Actor, content: str, *,
     _check_content(content, attachments)
     if reply_to is not None and not await Message.exists(id=reply_to, pod_id=pod.id):
         raise RuleRefused("`replyToMessageId` is not a message of this pod.", code="invalid_reply")
-    request_hash = _request_hash(content, attachments, reply_to)
+    request_hash = _request_hash(pod.id, content, attachments, reply_to)
     if idempotency_key is not None:
         replay = await _replay(author.id, idempotency_key, request_hash)
         if replay is not None:
@@ -103,8 +103,10 @@ def _invalid(field: str, message: str, kind: str) -> ValidationFailed:
     return ValidationFailed(message, details=[{"field": field, "message": message, "type": kind}])
 
 
-def _request_hash(content: str, attachments: list[str], reply_to: int | None) -> str:
-    body = json.dumps([content, attachments, reply_to], ensure_ascii=False)
+def _request_hash(pod_id: object, content: str, attachments: list[str], reply_to: int | None) -> str:
+    # The pod is part of the request: the same key and text sent to another pod is a reuse (422),
+    # not a retry answered with a message of the first pod.
+    body = json.dumps([str(pod_id), content, attachments, reply_to], ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -104,7 +104,9 @@ async def list_pods(actor: Actor, *, scope: str, pod_type: str | None, limit: in
         query = query.exclude(type="agent-admin")
     if before:
         cursor = await get_pod(before)
-        if cursor is None:
+        # A private pod the caller cannot see is no cursor either: its id must not be probed.
+        if cursor is None or (cursor.is_private and not _global_admin_reaches(cursor, actor)
+                              and await member_role(cursor.id, actor.id) is None):
             raise RuleRefused("`before` is not a pod id.", code="invalid_cursor")
         query = query.filter(Q(created_at__lt=cursor.created_at) | Q(created_at=cursor.created_at, id__lt=cursor.id))
     pods = await query.order_by("-created_at", "-id").limit(limit + 1)

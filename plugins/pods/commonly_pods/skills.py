@@ -115,8 +115,10 @@ async def _llm_skills(kernel: Kernel, config: PodsConfig, granted: PodAccess, ra
 
 async def _fresh_generated(pod_id: str, refresh_hours: int, count: int) -> list[PodAsset]:
     since = datetime.now(UTC) - timedelta(hours=refresh_hours)
+    # Only the latest batch is active (each run archives the one before): keep the LLM's order,
+    # so a reused answer lists the skills as the first one did.
     return await PodAsset.filter(pod_id=pod_id, type="skill", source_type="llm", status="active",
-                                 created_at__gte=since).order_by("-id").limit(count)
+                                 created_at__gte=since).order_by("id").limit(count)
 
 
 async def _ask(config: PodsConfig, pod_name: str, task: str | None, sources: list[PodAsset],

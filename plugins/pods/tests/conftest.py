@@ -1,0 +1,223 @@
+"""Fixtures of the pods suite: apps with ``auth`` and ``pods``, a stand-in for the registry's agent
+tokens, a recorder of the domain hooks, and helpers that make pods and messages through the API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from commonly_pods import add_member, get_pod
+
+from commonly_kernel import Actor, ContextSearch, ContextSection, hookimpl
+
+
+def check_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """Assert the one error envelope of the spec: status, snake_case code, message, requestId equal
+    to the X-Request-Id header; returns the body."""
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert isinstance(body, dict), body
+    assert set(body) <= {"error", "message", "requestId", "details"}, body
+    assert isinstance(body["error"], str) and body["error"] == body["error"].lower(), body
+    assert " " not in body["error"]
+    assert isinstance(body["message"], str) and body["message"], body
+    assert body["requestId"] and body["requestId"] == response.headers["X-Request-Id"], body
+    if code is not None:
+        assert body["error"] == code, body
+    return body
+
+
+@pytest.fixture
+def assert_error() -> Callable[..., dict[str, Any]]:
+    """``assert_error(response, status, code=None)``: check the error envelope, return the body."""
+    return check_error
+
+
+# -- plugins standing in for others ----------------------------------------------------------------
+
+
+class AgentTokens:
+    """Agent tokens without the registry (this suite does not load it):
+    ``agent:<userId>:<agentName>:<instanceId>:<scopes>`` (scopes comma-separated; none =
+    unrestricted) is an agent actor acting as that bot user."""
+
+    name = "test-agent-tokens"
+
+    @hookimpl
+    def commonly_actor_from_token(self, token: str, settings: Any) -> Actor | None:
+        if not token.startswith("agent:"):
+            return None
+        _, user_id, agent_name, instance_id, scopes = token.split(":", 4)
+        return Actor(id=user_id, kind="agent", username=agent_name, is_bot=True,
+                     scopes=frozenset(scope for scope in scopes.split(",") if scope),
+                     claims={"agentName": agent_name, "instanceId": instance_id})
+
+
+class HookRecorder:
+    """Records the pods plugin's domain hooks as ``(hook, ...)`` tuples; ``sections`` is what it
+    contributes to every pod context."""
+
+    name = "test-hook-recorder"
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.sections: list[ContextSection] = []
+        self.context_calls: list[tuple[str, str, dict[str, Any]]] = []
+        #: What ``commonly_context_search`` answers (None: leave it to the keyword search).
+        self.search_answer: ContextSearch | None = None
+        self.search_calls: list[tuple[str, str, str, int, list[str], bool]] = []
+
+    def of(self, hook: str) -> list[tuple[Any, ...]]:
+        return [event[1:] for event in self.events if event[0] == hook]
+
+    @hookimpl
+    def commonly_message_created(self, message: Any, pod: Any) -> None:
+        self.events.append(("message_created", message["id"], str(pod.id), message["content"]))
+
+    @hookimpl
+    async def commonly_asset_saved(self, asset: Any) -> None:
+        self.events.append(("asset_saved", str(asset.id), asset.status))
+
+    @hookimpl
+    def commonly_asset_deleted(self, asset: Any) -> None:
+        self.events.append(("asset_deleted", str(asset.id)))
+
+    @hookimpl
+    def commonly_pod_deleted(self, pod_id: str) -> None:
+        self.events.append(("pod_deleted", pod_id))
+
+    @hookimpl
+    def commonly_pod_member_changed(self, pod: Any, user_id: str, change: str) -> None:
+        self.events.append(("pod_member_changed", str(pod.id), user_id, change))
+
+    @hookimpl
+    def commonly_pod_context(self, pod: Any, actor: Actor, query: dict[str, Any]) -> list[ContextSection]:
+        self.context_calls.append((str(pod.id), actor.id, query))
+        return list(self.sections)
+
+    @hookimpl
+    def commonly_context_search(self, pod: Any, actor: Actor, query: str, limit: int, types: list[str],
+                                include_skills: bool) -> ContextSearch | None:
+        self.search_calls.append((str(pod.id), actor.id, query, limit, types, include_skills))
+        return self.search_answer
+
+
+@pytest.fixture
+def hooks() -> HookRecorder:
+    return HookRecorder()
+
+
+@pytest.fixture
+def commonly_plugins(hooks: HookRecorder) -> list[Any]:
+    return ["auth", "pods", AgentTokens(), hooks]
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class TestAgent:
+    """An agent instance acting as a bot user through a test token."""
+
+    __test__ = False
+
+    user: Any
+    agent_name: str
+    instance_id: str
+    scopes: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return self.user.id
+
+    @property
+    def token(self) -> str:
+        return f"agent:{self.user.id}:{self.agent_name}:{self.instance_id}:{','.join(self.scopes)}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def with_scopes(self, *scopes: str) -> TestAgent:
+        return TestAgent(self.user, self.agent_name, self.instance_id, scopes)
+
+    def as_instance(self, instance_id: str) -> TestAgent:
+        return TestAgent(self.user, self.agent_name, instance_id, self.scopes)
+
+
+@pytest.fixture
+def make_agent(make_user: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[TestAgent]]:
+    """``await make_agent(agent_name="helper", instance_id="default", scopes=())``: a bot user and
+    an agent token for it."""
+
+    async def create(agent_name: str = "helper", instance_id: str = "default",
+                     scopes: tuple[str, ...] = (), username: str | None = None) -> TestAgent:
+        user = await make_user(username=username, is_bot=True)
+        return TestAgent(user, agent_name, instance_id, tuple(scopes))
+
+    return create
+
+
+@pytest.fixture
+def make_pod(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``await make_pod(owner, name="Pod", **fields)``: POST /api/pods, returns the created pod."""
+
+    async def create(owner: Any, name: str = "Pod", **fields: Any) -> dict[str, Any]:
+        response = await client.post("/api/pods", json={"name": name, **fields}, headers=owner.headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return create
+
+
+@pytest.fixture
+def join_pod(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``await join_pod(user, pod)``: POST /api/pods/:id/join, which must succeed."""
+
+    async def join(user: Any, pod: dict[str, Any]) -> dict[str, Any]:
+        response = await client.post(f"/api/pods/{pod['id']}/join", headers=user.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return join
+
+
+@pytest.fixture
+def seat(live_server: Any) -> Callable[..., Awaitable[None]]:
+    """``await seat(agent, pod)``: make an agent's bot user a member the way the registry does when
+    it installs the agent (agents cannot join by themselves)."""
+
+    async def add(agent: Any, pod: dict[str, Any]) -> None:
+        found = await get_pod(pod["id"])
+        assert found is not None
+        await add_member(live_server.app.kernel, found, agent.id)
+
+    return add
+
+
+@pytest.fixture
+def post_message(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``await post_message(user, pod, content="hello", **fields)``: a message that must be created."""
+
+    async def post(user: Any, pod: dict[str, Any], content: str = "hello", **fields: Any) -> dict[str, Any]:
+        response = await client.post(f"/api/pods/{pod['id']}/messages", json={"content": content, **fields},
+                                     headers=user.headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return post
+
+
+@pytest.fixture
+def make_asset(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``await make_asset(user, pod, **fields)``: POST /api/pods/:id/assets, returns the asset."""
+
+    async def create(user: Any, pod: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        response = await client.post(f"/api/pods/{pod['id']}/assets", json=fields, headers=user.headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return create
