@@ -7,6 +7,7 @@ Plugins import what they need from here and nothing deeper::
 
 from .app import CommonlyApp, Kernel, create_app
 from .auth import Actor, current_actor, document_errors, optional_actor, require_actor
+from .db import fetch_all
 from .errors import (
     BadRequest,
     CommonlyError,
@@ -38,6 +39,6 @@ __all__ = [
     "Actor", "BadRequest", "CommonlyApp", "CommonlyError", "Conflict", "ContextSearch", "ContextSection", "Forbidden",
     "HTTPError", "Job", "Kernel", "MessageOut", "Models", "NotFound", "PayloadTooLarge", "QueryArgs",
     "RateLimited", "RequestBody", "RuleRefused", "Settings", "SocketHandler", "StartupError",
-    "Unauthorized", "ValidationFailed", "WireModel", "create_app", "current_actor", "document_errors",
+    "Unauthorized", "ValidationFailed", "WireModel", "create_app", "current_actor", "document_errors", "fetch_all",
     "hookimpl", "kernel", "optional_actor", "require_actor",
 ]

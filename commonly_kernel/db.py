@@ -11,7 +11,8 @@ dropped or altered. Changes to existing tables go through aerich migrations (doc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,22 @@ async def database_answers() -> bool:
     except Exception:
         return False
     return True
+
+
+_MARK = re.compile(r"\?")
+
+
+async def fetch_all(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Rows of one SQL statement as dicts, ``?`` marking parameters on every database.
+
+    For hot paths where the ORM's per-row work is most of a request's time (a constant SQL
+    string costs about a quarter of the same read through a queryset). Keep ``?`` out of string
+    literals; values always go in ``params``. Rows come as the driver gives them: on SQLite,
+    timestamps are ISO text and JSON is text; ``Model._init_from_db(**row)`` turns a full row
+    into a model instance.
+    """
+    connection = connections.get("default")
+    if connection.capabilities.dialect == "postgres":
+        numbers = iter(range(1, len(params) + 1))
+        sql = _MARK.sub(lambda _: f"${next(numbers)}", sql)
+    return await connection.execute_query_dict(sql, list(params))

@@ -7,11 +7,19 @@ Other plugins may use these (and nothing else from this package)::
 """
 
 from .schemas import PrivateUser, PublicUser, private_user, public_user
-from .service import create_bot_user, get_user, issue_token, user_changed, users_by_ids, users_by_usernames
+from .service import (
+    cached_users_by_ids,
+    create_bot_user,
+    get_user,
+    issue_token,
+    user_changed,
+    users_by_ids,
+    users_by_usernames,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "PrivateUser", "PublicUser", "create_bot_user", "get_user", "issue_token", "private_user", "public_user",
-    "user_changed", "users_by_ids", "users_by_usernames",
+    "PrivateUser", "PublicUser", "cached_users_by_ids", "create_bot_user", "get_user", "issue_token", "private_user",
+    "public_user", "user_changed", "users_by_ids", "users_by_usernames",
 ]

@@ -366,6 +366,26 @@ async def users_by_ids(user_ids: Iterable[str | uuid.UUID]) -> dict[str, User]:
     return {str(user.id): user for user in await User.filter(id__in=ids)}
 
 
+async def cached_users_by_ids(user_ids: Iterable[str | uuid.UUID], settings: Settings) -> dict[str, User]:
+    """``users_by_ids`` through this process's user cache (the one tokens use): lists that show
+    the same few authors on every request read them once. Every change the auth plugin makes to a
+    user evicts it in every process; ``COMMONLY_AUTH_CACHE_SECONDS`` bounds the rest."""
+    cache = state_for(settings).users
+    found: dict[str, User] = {}
+    missing = []
+    for user_id in {str(user_id) for user_id in user_ids}:
+        user = cache.get(user_id)
+        if user is None:
+            missing.append(user_id)
+        else:
+            found[user_id] = user
+    if missing:
+        for user_id, user in (await users_by_ids(missing)).items():
+            cache.put(user)
+            found[user_id] = user
+    return found
+
+
 async def users_by_usernames(usernames: Iterable[str]) -> dict[str, User]:
     """Users by lower-cased username in one query (for @mentions)."""
     keys = {name.lower() for name in usernames}

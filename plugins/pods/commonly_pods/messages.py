@@ -9,11 +9,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from commonly_auth import users_by_ids
+from commonly_auth import cached_users_by_ids
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from commonly_kernel import Actor, Conflict, Forbidden, Kernel, NotFound, RuleRefused, ValidationFailed
+from commonly_kernel import Actor, Conflict, Forbidden, Kernel, NotFound, RuleRefused, ValidationFailed, fetch_all
 
 from .models import IdempotencyKey, Message, Pod
 from .pods import PodAccess
@@ -51,7 +51,7 @@ async def post_message(kernel: Kernel, pod: Pod, author: Actor, content: str, *,
         raise RuleRefused("`replyToMessageId` is not a message of this pod.", code="invalid_reply")
     request_hash = _request_hash(pod.id, content, attachments, reply_to)
     if idempotency_key is not None:
-        replay = await _replay(author.id, idempotency_key, request_hash)
+        replay = await _replay(kernel, author.id, idempotency_key, request_hash)
         if replay is not None:
             return replay, False
     try:
@@ -63,12 +63,12 @@ async def post_message(kernel: Kernel, pod: Pod, author: Actor, content: str, *,
                                             message_id=record.id)
     except IntegrityError:
         # The same key committed by a concurrent request between our check and our insert.
-        replay = await _replay(author.id, idempotency_key or "", request_hash)
+        replay = await _replay(kernel, author.id, idempotency_key or "", request_hash)
         if replay is None:
             raise Conflict("A request with this Idempotency-Key is still running; retry.",
                            code="idempotency_in_progress") from None
         return replay, False
-    message = (await serialize([_row(record)]))[0]
+    message = (await serialize(kernel, [_row(record)]))[0]
     await publish(kernel, pod, message)
     await kernel.hooks.message_created(message, pod)
     return message, True
@@ -110,7 +110,7 @@ def _request_hash(pod_id: object, content: str, attachments: list[str], reply_to
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-async def _replay(user_id: str, key: str, request_hash: str) -> dict[str, Any] | None:
+async def _replay(kernel: Kernel, user_id: str, key: str, request_hash: str) -> dict[str, Any] | None:
     seen = await IdempotencyKey.get_or_none(user_id=user_id, key=key)
     if seen is None:
         return None
@@ -118,7 +118,7 @@ async def _replay(user_id: str, key: str, request_hash: str) -> dict[str, Any] |
         raise IdempotencyKeyReused("This Idempotency-Key was used for a different message.",
                                    code="idempotency_key_reused")
     rows = await Message.filter(id=seen.message_id).values(*MESSAGE_FIELDS)
-    return (await serialize(rows))[0] if rows else None
+    return (await serialize(kernel, rows))[0] if rows else None
 
 
 async def purge_idempotency_keys(kernel: Kernel, hours: float) -> int:
@@ -126,26 +126,34 @@ async def purge_idempotency_keys(kernel: Kernel, hours: float) -> int:
     return await IdempotencyKey.filter(created_at__lt=datetime.now(UTC) - timedelta(hours=hours)).delete()
 
 
-async def page(pod: Pod, *, before: int | None, after: int | None,
+_COLUMNS = "id, pod_id, user_id, content, message_type, attachments, reply_to_message_id, created_at"
+_NEWEST = f"SELECT {_COLUMNS} FROM pods_message WHERE pod_id = ? ORDER BY id DESC LIMIT ?"
+_BEFORE = f"SELECT {_COLUMNS} FROM pods_message WHERE pod_id = ? AND id < ? ORDER BY id DESC LIMIT ?"
+_AFTER = f"SELECT {_COLUMNS} FROM pods_message WHERE pod_id = ? AND id > ? ORDER BY id LIMIT ?"
+
+
+async def page(kernel: Kernel, pod: Pod, *, before: int | None, after: int | None,
                limit: int) -> tuple[list[dict[str, Any]], int | None]:
     """A page of messages, oldest first, and the cursor of the next page (None at the end).
 
     Without ``after``: the newest ``limit`` messages (older than ``before``); the cursor is the
     oldest id when older ones exist. With ``after``: the oldest ``limit`` newer than it; the cursor
-    is the newest id when newer ones remain (how a client tails a pod without gaps).
+    is the newest id when newer ones remain (how a client tails a pod without gaps). Constant SQL
+    strings, not querysets: this is the hottest read there is.
     """
-    query = Message.filter(pod_id=pod.id)
+    pod_id = str(pod.id)
     if after is not None:
-        rows = await query.filter(id__gt=after).order_by("id").limit(limit + 1).values(*MESSAGE_FIELDS)
+        rows = await fetch_all(_AFTER, [pod_id, after, limit + 1])
         more = len(rows) > limit
         rows = rows[:limit]
-        return await serialize(rows), (rows[-1]["id"] if more else None)
+        return await serialize(kernel, rows), (rows[-1]["id"] if more else None)
     if before is not None:
-        query = query.filter(id__lt=before)
-    rows = await query.order_by("-id").limit(limit + 1).values(*MESSAGE_FIELDS)
+        rows = await fetch_all(_BEFORE, [pod_id, before, limit + 1])
+    else:
+        rows = await fetch_all(_NEWEST, [pod_id, limit + 1])
     more = len(rows) > limit
     rows = rows[:limit][::-1]
-    return await serialize(rows), (rows[0]["id"] if more else None)
+    return await serialize(kernel, rows), (rows[0]["id"] if more else None)
 
 
 async def delete_message(kernel: Kernel, granted: PodAccess, message_id: int) -> None:
@@ -164,26 +172,37 @@ def _row(record: Message) -> dict[str, Any]:
     return {field: getattr(record, field) for field in MESSAGE_FIELDS}
 
 
-async def serialize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Messages as the wire shows them, authors loaded in one query. The flat ``username`` and
-    ``isBot`` repeat the author's for the original clients."""
-    authors = await users_by_ids({row["user_id"] for row in rows if row["user_id"]})
+async def serialize(kernel: Kernel, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as the wire shows them; authors come from the auth plugin's per-process cache.
+    The flat ``username`` and ``isBot`` repeat the author's for the original clients."""
+    authors = await cached_users_by_ids({row["user_id"] for row in rows if row["user_id"]}, kernel.settings)
     return [_wire(row, authors.get(str(row["user_id"]))) for row in rows]
 
 
 def _wire(row: dict[str, Any], author: Any) -> dict[str, Any]:
+    """One message from a database row: ORM values, or raw driver values (text timestamps and
+    JSON on SQLite, text JSON on PostgreSQL)."""
     author_out = {
         "id": str(author.id), "_id": str(author.id), "username": author.username,
         "profilePicture": author.profile_picture, "isBot": author.is_bot,
     } if author else None
-    created_at = row["created_at"]
+    attachments = row["attachments"]
+    if isinstance(attachments, str):
+        attachments = [] if attachments == "[]" else json.loads(attachments)
     return {
         "id": row["id"], "_id": row["id"], "podId": str(row["pod_id"]),
         "userId": str(row["user_id"]) if row["user_id"] else None,
-        "content": row["content"], "messageType": row["message_type"], "attachments": row["attachments"],
+        "content": row["content"], "messageType": row["message_type"], "attachments": attachments,
         "replyToMessageId": row["reply_to_message_id"],
-        "createdAt": created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "createdAt": _timestamp(row["created_at"]),
         "author": author_out,
         "username": author.username if author else "[deleted]",
         "isBot": author.is_bot if author else False,
     }
+
+
+def _timestamp(value: datetime | str) -> str:
+    """ISO-8601 UTC with ``Z``, as pydantic writes the other routes' timestamps."""
+    if isinstance(value, str):  # SQLite keeps "2026-12-06 12:13:51.555698+00:00"
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -12,7 +12,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from commonly_kernel import Actor, Forbidden, Kernel, NotFound, RuleRefused
+from commonly_kernel import Actor, Forbidden, Kernel, NotFound, RuleRefused, fetch_all
 
 from .models import Message, Pod, PodAsset, PodMember
 
@@ -65,16 +65,37 @@ async def member_role(pod_id: object, user_id: object) -> str | None:
     return roles[0] if roles else None
 
 
+_POD_AND_ROLE = (
+    "SELECT p.id, p.name, p.description, p.type, p.join_policy, p.created_by_id, p.memory_version, p.created_at, "
+    "p.updated_at, m.role AS member_role FROM pods_pod p "
+    "LEFT JOIN pods_member m ON m.pod_id = p.id AND m.user_id = ? WHERE p.id = ?"
+)
+
+
+async def _pod_and_role(pod_id: object, user_id: str) -> tuple[Pod | None, str | None]:
+    """The pod and the user's role in it, in one query: every pod route starts here, and two ORM
+    reads were a third of a message page's time."""
+    parsed, user = parse_pod_id(pod_id), parse_pod_id(user_id)
+    if parsed is None:
+        return None, None
+    rows = await fetch_all(_POD_AND_ROLE, [str(user or ""), str(parsed)])
+    if not rows:
+        return None, None
+    row = rows[0]
+    role = row.pop("member_role")
+    return Pod._init_from_db(**row), role  # a full row: Tortoise builds the instance as a query would
+
+
 async def access(pod_id: object, actor: Actor, need: Need = "read") -> PodAccess:
     """The pod if ``actor`` may ``see`` it (as an object), ``read`` its content, or ``admin`` it.
 
     Missing pods and private pods the actor is not in are 404 (ids cannot be probed); an open
     pod's content is 403 to non-members.
     """
-    pod = await get_pod(pod_id)
+    pod, role = await _pod_and_role(pod_id, actor.id)
     if pod is None:
         raise NotFound("No such pod.", code="pod_not_found")
-    granted = PodAccess(pod, actor, await member_role(pod.id, actor.id))
+    granted = PodAccess(pod, actor, role)
     if not granted.is_member and pod.is_private and not _global_admin_reaches(pod, actor):
         raise NotFound("No such pod.", code="pod_not_found")
     if need != "see" and not (granted.is_member or _global_admin_reaches(pod, actor)):

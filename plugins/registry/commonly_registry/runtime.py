@@ -152,7 +152,7 @@ async def _messages(pod_id: str, query: RuntimeMessagesQuery) -> dict[str, Any]:
     actor = current_actor()
     service.runtime_pod(actor, pod_id)
     granted = await commonly_pods.access(pod_id, actor, "read")
-    found, cursor = await commonly_pods.message_page(granted.pod, before=query.before, after=query.after,
+    found, cursor = await commonly_pods.message_page(kernel(), granted.pod, before=query.before, after=query.after,
                                                      limit=query.limit)
     return {"messages": [{**message, "self": message["userId"] == actor.id} for message in found],
             "hasMore": cursor is not None, "nextCursor": cursor}
