@@ -62,6 +62,10 @@ def validation_details(error: Exception) -> list[dict[str, Any]]:
 
 class CommonlyRequest(Request):
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        if await self.get_data(cache=True) == b"":
+            # An empty body is an empty object, whatever its Content-Type says: the original
+            # clients send `Content-Type: application/json` on bodiless requests (an ack, a join).
+            return {}
         try:
             return await super().get_json(force=force, silent=silent, cache=cache)
         except RecursionError:

@@ -276,6 +276,16 @@ async def test_body_empty_with_json_content_type_on_get_and_delete(client):
     assert response.json() == {"message": "lamp deleted"}
 
 
+@pytest.mark.parametrize("headers", [{"Content-Type": "application/json"}, {}])
+async def test_body_empty_on_post_is_an_empty_object(client, headers):
+    # Not "malformed JSON": the fields the route requires are named as missing.
+    response = await client.post("/api/probe/items", headers=headers, content=b"")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert {detail["field"] for detail in body["details"]} == {"name", "countTotal"}
+
+
 # -- CORS and gzip ------------------------------------------------------------------------------
 
 
