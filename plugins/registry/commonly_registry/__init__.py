@@ -29,7 +29,8 @@ async def enqueue_event(kernel: Kernel, *, agent_name: str, pod_id: str, event_t
     if installation.status != "active":
         raise NotFound(f"{agent_name} is paused in this pod.", code="installation_not_found")
     return await events.enqueue(kernel, agent_name=installation.agent_name, instance_id=installation.instance_id,
-                                pod_id=installation.pod_id, event_type=event_type, payload=payload)
+                                pod_id=installation.pod_id, event_type=event_type, payload=payload,
+                                installation=installation)
 
 
 __all__ = ["AgentEvent", "enqueue_event"]

@@ -15,7 +15,9 @@ from commonly_kernel import Actor, Conflict, Forbidden, Kernel, NotFound, Startu
 from .config import config_for
 from .models import PublishedAgent, Template
 
-NAME = re.compile(r"^(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]{0,99}$")
+#: A registry name; at most 120 characters in all (the name columns' size).
+NAME = re.compile(r"^(?=.{1,120}$)(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]{0,99}$")
+VERSION_LIMIT = 60  # the version columns' size
 
 
 @dataclass
@@ -78,6 +80,8 @@ async def all_entries(catalog: Catalog, actor: Actor) -> dict[str, dict[str, Any
 async def find(catalog: Catalog, name: str, actor: Actor) -> dict[str, Any]:
     if name in catalog.entries:
         return catalog.entries[name]
+    if not NAME.match(name):  # no entry can have it (and the columns could not hold it)
+        raise NotFound(f"No agent named {name!r} in the registry.", code="agent_not_found")
     published = await PublishedAgent.get_or_none(name=name)
     if published is not None and published.status != "unpublished":
         return published_entry(published)
@@ -147,8 +151,9 @@ def _check_manifest(manifest: dict[str, Any]) -> tuple[str, str]:
     if not isinstance(name, str) or not NAME.match(name):
         problems.append({"field": "manifest.name", "message": "a lower-case registry slug is required",
                          "type": "invalid"})
-    if not isinstance(version, str) or not version.strip():
-        problems.append({"field": "manifest.version", "message": "a version string is required", "type": "invalid"})
+    if not isinstance(version, str) or not version.strip() or len(version) > VERSION_LIMIT:
+        problems.append({"field": "manifest.version", "message": f"a version string (at most {VERSION_LIMIT} "
+                         "characters) is required", "type": "invalid"})
     for key in ("capabilities", "requiredScopes"):
         if key in manifest and not (isinstance(manifest[key], list)
                                     and all(isinstance(item, str) for item in manifest[key])):

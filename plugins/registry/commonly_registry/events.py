@@ -15,7 +15,7 @@ from typing import Any
 
 from tortoise import connections
 
-from commonly_kernel import Kernel, NotFound, PayloadTooLarge
+from commonly_kernel import Kernel, NotFound, PayloadTooLarge, fetch_all
 
 from . import webhooks
 from .config import RegistryConfig
@@ -42,13 +42,18 @@ def now() -> datetime:
 
 
 async def enqueue(kernel: Kernel, *, agent_name: str, instance_id: str, pod_id: object, event_type: str,
-                  payload: dict[str, Any], from_agent: bool = False) -> AgentEvent:
+                  payload: dict[str, Any], from_agent: bool = False,
+                  installation: Installation | None = None) -> AgentEvent:
     """Queue an event for one agent instance and wake whoever can deliver it: the process holding
-    its socket (a broadcast note) and its webhook, if it has one (after the response)."""
+    its socket (a broadcast note) and its webhook, if it has one (after the response). Pass the
+    ``installation`` when you have it loaded: its webhook need not be looked up."""
     event = await AgentEvent.create(agent_name=agent_name, instance_id=instance_id, pod_id=pod_id,
                                     type=event_type, payload=payload, from_agent=from_agent)
     await kernel.broadcast.publish(EVENT_READY, f"{agent_name}\t{instance_id}")
-    if pod_id is not None:
+    if installation is not None:
+        if webhooks.webhook_url(installation):
+            kernel.spawn(webhooks.deliver(kernel, installation, event), name="registry.webhook")
+    elif pod_id is not None:
         kernel.spawn(webhooks.deliver_new(kernel, event), name="registry.webhook")
     return event
 
@@ -72,7 +77,7 @@ async def on_message(kernel: Kernel, message: dict[str, Any], pod: Any) -> list[
         produced.append(await enqueue(kernel, agent_name=installation.agent_name,
                                       instance_id=installation.instance_id, pod_id=pod.id,
                                       event_type="chat.mention", payload=payload,
-                                      from_agent=bool(message.get("isBot"))))
+                                      from_agent=bool(message.get("isBot")), installation=installation))
     return produced
 
 
@@ -132,28 +137,38 @@ async def on_comment(kernel: Kernel, comment: Any, post: Any, mentions: list[str
                    "content": getattr(comment, "text", None) or getattr(comment, "content", ""),
                    "userId": author_id, "podId": str(pod_id) if pod_id else None, "mentions": list(mentions)}
         produced.append(await enqueue(kernel, agent_name=identity.agent_name, instance_id=identity.instance_id,
-                                      pod_id=pod_id, event_type="thread.mention", payload=payload))
+                                      pod_id=pod_id, event_type="thread.mention", payload=payload,
+                                      installation=installation))
     return produced
 
 
 # -- delivering --------------------------------------------------------------------------------
 
 
+_CLAIM = (
+    "UPDATE registry_agent_event SET status = 'claimed', attempts = attempts + 1, claimed_at = ? "
+    "WHERE id IN (SELECT id FROM registry_agent_event WHERE agent_name = ? AND instance_id = ? "
+    "AND status = 'pending' ORDER BY id LIMIT ?{lock}) RETURNING *"
+)
+_ACK = (
+    "UPDATE registry_agent_event SET status = 'delivered', delivered_at = ?, delivery = ? "
+    "WHERE id = ? AND agent_name = ? AND instance_id = ? AND status <> 'delivered' RETURNING *"
+)
+_REQUEUE = (
+    "UPDATE registry_agent_event SET status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END "
+    "WHERE status = 'claimed' AND claimed_at < ?{mine} RETURNING agent_name, instance_id, status"
+)
+
+
 async def claim(config: RegistryConfig, agent_name: str, instance_id: str, limit: int) -> list[AgentEvent]:
-    """Claim up to ``limit`` pending events of one instance, oldest first (attempts + 1)."""
+    """Claim up to ``limit`` pending events of one instance, oldest first (attempts + 1): one
+    statement, so two claimers never take the same event (PostgreSQL also skips rows another
+    claimer holds locked instead of waiting for them)."""
     await requeue_expired(config, agent_name=agent_name, instance_id=instance_id)
-    connection = connections.get("default")
-    postgres = connection.capabilities.dialect == "postgres"
-    marks = ("$1", "$2", "$3", "$4") if postgres else ("?", "?", "?", "?")
-    lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
-    sql = (
-        f"UPDATE registry_agent_event SET status = 'claimed', attempts = attempts + 1, claimed_at = {marks[0]} "
-        f"WHERE id IN (SELECT id FROM registry_agent_event WHERE agent_name = {marks[1]} "
-        f"AND instance_id = {marks[2]} AND status = 'pending' ORDER BY id LIMIT {marks[3]}{lock}) RETURNING id"
-    )
-    _, rows = await connection.execute_query(sql, [now(), agent_name, instance_id, limit])
-    ids = [row["id"] for row in rows]
-    return await AgentEvent.filter(id__in=ids).order_by("id") if ids else []
+    postgres = connections.get("default").capabilities.dialect == "postgres"
+    rows = await fetch_all(_CLAIM.format(lock=" FOR UPDATE SKIP LOCKED" if postgres else ""),
+                           [now(), agent_name, instance_id, limit])
+    return sorted((AgentEvent._init_from_db(**row) for row in rows), key=lambda event: event.id)
 
 
 async def ack(config: RegistryConfig, kernel: Kernel, agent_name: str, instance_id: str, event_id: int,
@@ -161,16 +176,15 @@ async def ack(config: RegistryConfig, kernel: Kernel, agent_name: str, instance_
     """Mark an event of this instance delivered (twice is harmless) and keep the result."""
     if result is not None and len(json.dumps(result, separators=(",", ":")).encode()) > MAX_RESULT_BYTES:
         raise PayloadTooLarge(f"`result` may hold at most {MAX_RESULT_BYTES} bytes.", code="result_too_large")
-    event = await AgentEvent.get_or_none(id=event_id, agent_name=agent_name, instance_id=instance_id)
-    if event is None:
-        raise NotFound("No such event in your queue.", code="event_not_found")
-    if event.status == "delivered":
-        return event
     delivery = {"outcome": "acknowledged", **(result or {})}
-    updated = await AgentEvent.filter(id=event.id).exclude(status="delivered").update(
-        status="delivered", delivered_at=now(), delivery=delivery)
-    await event.refresh_from_db()
-    if updated and _overflowed(delivery) and event.payload.get("overflowRetries", 0) < config.overflow_retry_limit:
+    rows = await fetch_all(_ACK, [now(), json.dumps(delivery), event_id, agent_name, instance_id])
+    if not rows:  # someone else's, unknown, or acked before
+        event = await AgentEvent.get_or_none(id=event_id, agent_name=agent_name, instance_id=instance_id)
+        if event is None:
+            raise NotFound("No such event in your queue.", code="event_not_found")
+        return event
+    event = AgentEvent._init_from_db(**rows[0])
+    if _overflowed(delivery) and event.payload.get("overflowRetries", 0) < config.overflow_retry_limit:
         payload = {**event.payload, "retry": "context-overflow",
                    "overflowRetries": event.payload.get("overflowRetries", 0) + 1}
         await enqueue(kernel, agent_name=agent_name, instance_id=instance_id, pod_id=event.pod_id,
@@ -183,14 +197,26 @@ def _overflowed(delivery: dict[str, Any]) -> bool:
 
 
 async def requeue_expired(config: RegistryConfig, *, agent_name: str | None = None,
-                          instance_id: str | None = None) -> int:
-    """Claims older than the timeout: back to ``pending``, or ``failed`` after the last attempt."""
-    expired = AgentEvent.filter(status="claimed", claimed_at__lt=now() - timedelta(seconds=config.claim_timeout))
+                          instance_id: str | None = None) -> list[dict[str, Any]]:
+    """Claims older than the timeout: back to ``pending``, or ``failed`` after the last attempt
+    (one statement); returns ``{agentName, instanceId, status}`` of each event it moved."""
+    params: list[Any] = [config.max_attempts, now() - timedelta(seconds=config.claim_timeout)]
+    mine = ""
     if agent_name is not None:
-        expired = expired.filter(agent_name=agent_name, instance_id=instance_id)
-    failed = await expired.filter(attempts__gte=config.max_attempts).update(status="failed")
-    requeued = await expired.filter(attempts__lt=config.max_attempts).update(status="pending")
-    return failed + requeued
+        mine = " AND agent_name = ? AND instance_id = ?"
+        params += [agent_name, instance_id]
+    return await fetch_all(_REQUEUE.format(mine=mine), params)
+
+
+async def requeue_and_wake(config: RegistryConfig, kernel: Kernel) -> int:
+    """The scheduler's requeue: expired claims everywhere, then a wake-up note for each instance
+    with events pending again, so that its connected sockets get them without waiting for a new
+    event or a reconnect."""
+    moved = await requeue_expired(config)
+    for agent_name, instance_id in sorted({(row["agent_name"], row["instance_id"]) for row in moved
+                                           if row["status"] == "pending"}):
+        await kernel.broadcast.publish(EVENT_READY, f"{agent_name}\t{instance_id}")
+    return len(moved)
 
 
 async def purge(config: RegistryConfig) -> int:

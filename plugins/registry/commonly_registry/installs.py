@@ -16,10 +16,13 @@ from tortoise.transactions import in_transaction
 from commonly_kernel import Actor, BadRequest, Conflict, Forbidden, Kernel, NotFound, RuleRefused
 
 from . import scopes as scope_rules
+from .catalog import NAME
 from .models import AgentEvent, AgentIdentity, Installation
 
 INSTALLED = ("active", "paused")
 USERNAME_LIMIT = 50
+INSTANCE_LIMIT = 80  # the instance_id columns' size
+IDENTITY_ATTEMPTS = 5
 
 
 def slug(text: str) -> str:
@@ -30,12 +33,14 @@ def slug(text: str) -> str:
 def instance_for_install(agent_name: str, instance_id: str | None, display_name: str | None) -> str:
     """``instanceId`` as given, else the slug of ``displayName``, else ``default``; the agent's own
     name (or its slug) means ``default`` (the original CLI installs with displayName = the name)."""
-    chosen = slug(instance_id) if instance_id else slug(display_name or "")
+    chosen = (slug(instance_id) if instance_id else slug(display_name or ""))[:INSTANCE_LIMIT].strip("-")
     return "default" if not chosen or chosen in (agent_name, slug(agent_name)) else chosen
 
 
 async def resolve(pod_id: object, agent_name: str, instance_id: str | None) -> Installation:
     """The installation routes under ``/pods/:podId/agents/:name`` mean (see the README's rule)."""
+    if not NAME.match(agent_name):  # never installed (and too long for the column, maybe)
+        raise NotFound(f"{agent_name} is not installed in this pod.", code="installation_not_found")
     installed = await Installation.filter(pod_id=pod_id, agent_name=agent_name, status__in=INSTALLED)
     if instance_id:
         wanted = "default" if instance_id == agent_name else instance_id
@@ -56,15 +61,19 @@ async def resolve(pod_id: object, agent_name: str, instance_id: str | None) -> I
 
 async def identity_for(agent_name: str, instance_id: str) -> AgentIdentity:
     """The identity of ``(agentName, instanceId)``, with its bot user made on first use."""
-    found = await AgentIdentity.get_or_none(agent_name=agent_name, instance_id=instance_id)
-    if found is not None:
-        return found
-    user = await create_bot_user(await _free_username(bot_username(agent_name, instance_id)),
-                                 bio=f"Agent {agent_name} ({instance_id})")
-    try:
-        return await AgentIdentity.create(agent_name=agent_name, instance_id=instance_id, user_id=user.id)
-    except IntegrityError:  # made concurrently: use that one (the spare bot user is harmless)
-        return await AgentIdentity.get(agent_name=agent_name, instance_id=instance_id)
+    for _ in range(IDENTITY_ATTEMPTS):
+        found = await AgentIdentity.get_or_none(agent_name=agent_name, instance_id=instance_id)
+        if found is not None:
+            return found
+        try:
+            async with in_transaction():  # the bot user and its identity together, or neither
+                user = await create_bot_user(await _free_username(bot_username(agent_name, instance_id)),
+                                             bio=f"Agent {agent_name} ({instance_id})")
+                return await AgentIdentity.create(agent_name=agent_name, instance_id=instance_id, user_id=user.id)
+        except IntegrityError:  # made concurrently, or its username just taken: look again
+            continue
+    raise Conflict(f"{agent_name} ({instance_id}) is being installed concurrently; try again.",
+                   code="install_conflict")
 
 
 def bot_username(agent_name: str, instance_id: str) -> str:
@@ -96,19 +105,24 @@ async def install(kernel: Kernel, actor: Actor, agent: dict[str, Any], pod_id: s
     fields = {"display_name": display_name or agent["displayName"], "version": version or agent["version"],
               "config": config, "scopes": chosen_scopes, "status": "active", "installed_by_id": actor.id,
               "identity_id": identity.id}
-    async with in_transaction():
-        existing = await Installation.filter(agent_name=name, pod_id=granted.pod.id,
-                                             instance_id=instance).select_for_update().first()
-        if existing is not None and existing.status in INSTALLED:
-            raise Conflict(f"{name} ({instance}) is already installed in this pod.", code="already_installed")
-        if existing is None:
-            installation = await Installation.create(agent_name=name, pod_id=granted.pod.id, instance_id=instance,
-                                                     webhook_secret=secrets.token_hex(32), **fields)
-        else:
-            installation = existing
-            for key, value in fields.items():
-                setattr(installation, key, value)
-            await installation.save()
+    duplicate = Conflict(f"{name} ({instance}) is already installed in this pod.", code="already_installed")
+    try:
+        async with in_transaction():
+            existing = await Installation.filter(agent_name=name, pod_id=granted.pod.id,
+                                                 instance_id=instance).select_for_update().first()
+            if existing is not None and existing.status in INSTALLED:
+                raise duplicate
+            if existing is None:
+                installation = await Installation.create(agent_name=name, pod_id=granted.pod.id,
+                                                         instance_id=instance, webhook_secret=secrets.token_hex(32),
+                                                         **fields)
+            else:
+                installation = existing
+                for key, value in fields.items():
+                    setattr(installation, key, value)
+                await installation.save()
+    except IntegrityError:  # a concurrent install of the same instance inserted it first
+        raise duplicate from None
     await commonly_pods.add_member(kernel, granted.pod, str(identity.user_id))
     return installation
 

@@ -43,7 +43,7 @@ def commonly_register_jobs(settings: Settings) -> list[Job]:
     config = config_for(settings)
 
     async def requeue(kernel: Kernel) -> None:
-        await events.requeue_expired(config)
+        await events.requeue_and_wake(config, kernel)
 
     async def purge(kernel: Kernel) -> None:
         await events.purge(config)

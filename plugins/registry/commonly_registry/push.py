@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from commonly_kernel import Actor, BadRequest, Kernel, SocketHandler
+from commonly_kernel import Actor, BadRequest, Forbidden, Kernel, SocketHandler
 from commonly_kernel.realtime import Realtime
 
 from . import events
@@ -43,12 +43,8 @@ class AgentSockets:
         return [SocketHandler("ack", self.ack, NAMESPACE), SocketHandler("subscribe", self.subscribe, NAMESPACE)]
 
     async def connected(self, sid: str, actor: Actor) -> None:
-        if actor.kind != "agent" or actor.claims.get("tokenKind") != "runtime":
-            await self.realtime.emit("error", {"error": "runtime_token_required",
-                                               "message": "Connect to /agents with a runtime token."},
-                                     to=sid, namespace=NAMESPACE)
-            await self.realtime.sio.disconnect(sid, namespace=NAMESPACE)
-            return
+        if not _is_runtime(actor):  # the kernel turns this into the client's connect error
+            raise Forbidden("Connect to /agents with a runtime token.", code="runtime_token_required")
         key = instance_key(actor.claims["agentName"], actor.claims["instanceId"])
         self._sockets.setdefault(key, []).append(sid)
         await self.drain(key)  # the replay
@@ -81,8 +77,11 @@ class AgentSockets:
                 for event in claimed:
                     await self.realtime.emit("event", event_out(event), to=sid, namespace=NAMESPACE)
 
+    async def _actor(self, sid: str) -> Actor:
+        return await self.realtime.actor(sid, NAMESPACE)  # a runtime token's: others are refused at connect
+
     async def ack(self, sid: str, data: Any) -> dict[str, Any]:
-        actor = await self.realtime.actor(sid, NAMESPACE)
+        actor = await self._actor(sid)
         if not isinstance(data, dict) or not isinstance(data.get("eventId"), int) or isinstance(
                 data.get("eventId"), bool):
             raise BadRequest("`ack` takes {eventId (integer), result?}.", code="validation_error")
@@ -95,7 +94,7 @@ class AgentSockets:
         return {"ok": True, "eventId": event.id, "status": event.status}
 
     async def subscribe(self, sid: str, data: Any) -> dict[str, Any]:
-        actor = await self.realtime.actor(sid, NAMESPACE)
+        actor = await self._actor(sid)
         pod_ids = data.get("podIds") if isinstance(data, dict) else None
         if not isinstance(pod_ids, list) or not all(isinstance(pod_id, str) for pod_id in pod_ids):
             raise BadRequest("`subscribe` takes {podIds: [string]}.", code="validation_error")
@@ -108,3 +107,7 @@ class AgentSockets:
     async def forward(self, message: dict[str, Any], pod_id: str) -> None:
         """A pod's live messages, for the agents that subscribed to it."""
         await self.realtime.emit("message", message, room=f"pod:{pod_id}", namespace=NAMESPACE)
+
+
+def _is_runtime(actor: Actor) -> bool:
+    return actor.kind == "agent" and actor.claims.get("tokenKind") == "runtime"

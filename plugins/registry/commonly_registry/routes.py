@@ -131,6 +131,8 @@ def _template_out(template: Any) -> dict[str, Any]:
 
 
 # -- installations -----------------------------------------------------------------------------
+# Agent names may hold a slash (``@scope/name``): ``<path:name>``. A parameter before it names its
+# converter (``<string:pod_id>``), or quart-schema's OpenAPI paths merge the two into ``{name}``.
 
 
 @blueprint.post("/api/registry/install")
@@ -157,7 +159,7 @@ async def pod_agents(pod_id: str) -> dict[str, Any]:
     return {"agents": await service.describe(kernel(), found, current_actor())}
 
 
-@blueprint.get("/api/registry/pods/<pod_id>/agents/<name>")
+@blueprint.get("/api/registry/pods/<string:pod_id>/agents/<path:name>")
 @require_actor()
 @document_errors(400, 404)
 @validate_querystring(InstanceQuery)
@@ -168,7 +170,7 @@ async def pod_agent(pod_id: str, name: str, query_args: InstanceQuery) -> dict[s
     return {"installation": (await service.describe(kernel(), [installation], current_actor()))[0]}
 
 
-@blueprint.patch("/api/registry/pods/<pod_id>/agents/<name>")
+@blueprint.patch("/api/registry/pods/<string:pod_id>/agents/<path:name>")
 @require_actor(kind="user")
 @document_errors(400, 404)
 @validate_request(InstallationPatch)
@@ -181,7 +183,7 @@ async def update_installation(pod_id: str, name: str, data: InstallationPatch) -
     return {"installation": (await service.describe(kernel(), [updated], current_actor()))[0]}
 
 
-@blueprint.delete("/api/registry/agents/<name>/pods/<pod_id>")
+@blueprint.delete("/api/registry/agents/<path:name>/pods/<pod_id>")
 @require_actor(kind="user")
 @document_errors(400, 404)
 @validate_querystring(InstanceQuery)
@@ -197,7 +199,7 @@ async def uninstall(name: str, pod_id: str, query_args: InstanceQuery) -> dict[s
 # -- tokens ------------------------------------------------------------------------------------
 
 
-@blueprint.post("/api/registry/pods/<pod_id>/agents/<name>/runtime-tokens")
+@blueprint.post("/api/registry/pods/<string:pod_id>/agents/<path:name>/runtime-tokens")
 @require_actor(kind="user")
 @document_errors(400, 404)
 @validate_request(RuntimeTokenIn)
@@ -209,7 +211,7 @@ async def issue_runtime_token(pod_id: str, name: str, data: RuntimeTokenIn) -> t
     return {"token": token, **tokens.token_out(record)}, 201
 
 
-@blueprint.get("/api/registry/pods/<pod_id>/agents/<name>/runtime-tokens")
+@blueprint.get("/api/registry/pods/<string:pod_id>/agents/<path:name>/runtime-tokens")
 @require_actor(kind="user")
 @document_errors(400, 404)
 @validate_querystring(InstanceQuery)
@@ -220,7 +222,7 @@ async def list_runtime_tokens(pod_id: str, name: str, query_args: InstanceQuery)
     return {"tokens": [tokens.token_out(token) for token in await tokens.runtime_tokens(installation.identity_id)]}
 
 
-@blueprint.delete("/api/registry/pods/<pod_id>/agents/<name>/runtime-tokens/<token_id>")
+@blueprint.delete("/api/registry/pods/<string:pod_id>/agents/<path:name>/runtime-tokens/<token_id>")
 @require_actor(kind="user")
 @document_errors(400, 404)
 @validate_querystring(InstanceQuery)
@@ -232,7 +234,7 @@ async def revoke_runtime_token(pod_id: str, name: str, token_id: str, query_args
     return MessageOut(message="Token revoked.")
 
 
-@blueprint.get("/api/registry/pods/<pod_id>/agents/<name>/user-token")
+@blueprint.get("/api/registry/pods/<string:pod_id>/agents/<path:name>/user-token")
 @require_actor(kind="user")
 @document_errors(400, 404)
 @validate_querystring(InstanceQuery)
@@ -245,7 +247,7 @@ async def get_bot_token(pod_id: str, name: str, query_args: InstanceQuery) -> di
             "scopes": token.scopes if token else []}
 
 
-@blueprint.post("/api/registry/pods/<pod_id>/agents/<name>/user-token")
+@blueprint.post("/api/registry/pods/<string:pod_id>/agents/<path:name>/user-token")
 @require_actor(kind="user")
 @document_errors(400, 404)
 @validate_request(BotTokenIn)
@@ -257,7 +259,7 @@ async def issue_bot_token(pod_id: str, name: str, data: BotTokenIn) -> tuple[dic
     return {"token": token, "scopes": record.scopes, "createdAt": record.created_at}, 201
 
 
-@blueprint.delete("/api/registry/pods/<pod_id>/agents/<name>/user-token")
+@blueprint.delete("/api/registry/pods/<string:pod_id>/agents/<path:name>/user-token")
 @require_actor(kind="user")
 @document_errors(400, 404)
 @validate_querystring(InstanceQuery)

@@ -240,7 +240,7 @@ async def dev_event(data: DevEventIn) -> tuple[dict[str, Any], int]:
     installation = await service.installation_in(data.pod_id, current_actor(), data.agent_name, data.instance_id)
     event = await events.enqueue(kernel(), agent_name=installation.agent_name,
                                  instance_id=installation.instance_id, pod_id=installation.pod_id,
-                                 event_type=data.type, payload=data.payload)
+                                 event_type=data.type, payload=data.payload, installation=installation)
     return {"event": event_out(event)}, 201
 
 

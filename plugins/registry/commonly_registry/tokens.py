@@ -17,6 +17,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from commonly_auth import get_user
+from tortoise.transactions import in_transaction
 
 from commonly_kernel import Actor, Kernel, NotFound, Settings
 
@@ -169,10 +170,13 @@ def token_out(token: RuntimeToken) -> dict[str, Any]:
 
 async def issue_bot_token(kernel: Kernel, identity_id: int, scopes: list[str]) -> tuple[BotToken, str]:
     """A new bot user token for the identity, replacing the previous one."""
+    chosen = scope_rules.bot_token_scopes(scopes)  # before the old token goes: a refused call changes nothing
     token = BOT_PREFIX + secrets.token_hex(32)
-    await BotToken.filter(identity_id=identity_id).delete()
-    record = await BotToken.create(identity_id=identity_id, token_hash=digest(token),
-                                   scopes=scope_rules.bot_token_scopes(scopes))
+    async with in_transaction():
+        # The identity's row lock queues concurrent issues (PostgreSQL): each replaces the one before.
+        await AgentIdentity.filter(id=identity_id).select_for_update().first()
+        await BotToken.filter(identity_id=identity_id).delete()
+        record = await BotToken.create(identity_id=identity_id, token_hash=digest(token), scopes=chosen)
     await changed(kernel)
     return record, token
 
