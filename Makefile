@@ -14,6 +14,7 @@ install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . $(addprefix -e ,$(PLUGIN_DIRS))
 	$(BIN)/pip check

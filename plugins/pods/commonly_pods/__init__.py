@@ -17,7 +17,7 @@ from typing import Any
 from commonly_kernel import Kernel
 
 from . import context
-from .memory import archive_asset, put_asset, visible_filter
+from .memory import agent_key, archive_asset, may_see, put_asset, visible_filter
 from .messages import page as message_page
 from .messages import post_message, room, user_room
 from .models import Message, Pod, PodAsset, PodMember
@@ -52,8 +52,8 @@ async def notify_user(kernel: Kernel, user_id: str, payload: dict[str, Any]) -> 
 
 
 __all__ = [
-    "Message", "Pod", "PodAccess", "PodAsset", "PodMember", "access", "add_member", "archive_asset", "create_pod",
-    "get_pod", "member_pod_ids", "member_role", "message_page", "notify_user", "pod_context", "pod_summary",
-    "pods_by_ids", "post_message", "put_asset", "remove_member", "room", "user_room", "visible_filter",
-    "visible_pods",
+    "Message", "Pod", "PodAccess", "PodAsset", "PodMember", "access", "add_member", "agent_key", "archive_asset",
+    "create_pod", "get_pod", "may_see", "member_pod_ids", "member_role", "message_page", "notify_user",
+    "pod_context", "pod_summary", "pods_by_ids", "post_message", "put_asset", "remove_member", "room", "user_room",
+    "visible_filter", "visible_pods",
 ]

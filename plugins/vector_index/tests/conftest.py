@@ -1,0 +1,246 @@
+"""Fixtures of the vector index suite: apps with ``auth``, ``pods`` and ``vector_index``, the real
+bundled model (loaded once per session: the embedding module caches it), a stand-in for the
+registry's agent tokens, an embedder wrapper that counts model calls, and API helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from commonly_auth.models import User
+from commonly_auth.service import hash_password, issue_token
+from commonly_auth.testing import TestUser
+from commonly_pods import add_member, get_pod
+from commonly_vector_index.embedding import SentenceTransformerEmbedder
+
+from commonly_kernel import Actor, hookimpl
+
+PASSWORD = "correct horse"
+_password_hashes: list[str] = []
+_numbers = itertools.count(1)
+
+#: Fast settings: the worker polls often, failed jobs retry at once, a rebuild waits for the queue.
+FAST = {"COMMONLY_VECTOR_POLL_SECONDS": "0.1", "COMMONLY_VECTOR_RETRY_SECONDS": "0",
+        "COMMONLY_VECTOR_REBUILD_WAIT": "30", "COMMONLY_RATE_LIMITS": "0"}
+
+
+def check_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """Assert the one error envelope of the spec: status, snake_case code, message, requestId equal
+    to the X-Request-Id header; returns the body."""
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert isinstance(body, dict), body
+    assert set(body) <= {"error", "message", "requestId", "details"}, body
+    assert isinstance(body["error"], str) and body["error"] == body["error"].lower(), body
+    assert " " not in body["error"]
+    assert isinstance(body["message"], str) and body["message"], body
+    assert body["requestId"] and body["requestId"] == response.headers["X-Request-Id"], body
+    if code is not None:
+        assert body["error"] == code, body
+    return body
+
+
+@pytest.fixture
+def assert_error() -> Callable[..., dict[str, Any]]:
+    """``assert_error(response, status, code=None)``: check the error envelope, return the body."""
+    return check_error
+
+
+# -- plugins standing in for others ----------------------------------------------------------------
+
+
+class AgentTokens:
+    """The registry's part until it exists: ``agent:<userId>:<agentName>:<instanceId>:<scopes>``
+    (scopes comma-separated; none = unrestricted) is an agent actor acting as that bot user."""
+
+    name = "test-agent-tokens"
+
+    @hookimpl
+    def commonly_actor_from_token(self, token: str, settings: Any) -> Actor | None:
+        if not token.startswith("agent:"):
+            return None
+        _, user_id, agent_name, instance_id, scopes = token.split(":", 4)
+        return Actor(id=user_id, kind="agent", username=agent_name, is_bot=True,
+                     scopes=frozenset(scope for scope in scopes.split(",") if scope),
+                     claims={"agentName": agent_name, "instanceId": instance_id})
+
+
+class CountingEmbedder:
+    """The real bundled model behind the ``Embedder`` interface, counting calls; texts containing
+    ``poison`` make it fail (a job that keeps failing); ``available`` can be switched off."""
+
+    def __init__(self) -> None:
+        self.inner = SentenceTransformerEmbedder()
+        self.name = self.inner.name
+        self.calls = 0
+        self.usable = True
+        self._lock = threading.Lock()
+
+    @property
+    def dimensions(self) -> int:
+        return self.inner.dimensions
+
+    def available(self) -> bool:
+        return self.usable and self.inner.available()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            self.calls += 1
+        if any("poison" in text.lower() for text in texts):
+            raise ValueError("this text poisons the model")
+        return self.inner.embed(texts)
+
+
+class EmbedderPlugin:
+    """Offers ``embedder`` through the plugin's ``commonly_vector_embedder`` hook."""
+
+    name = "test-embedder"
+
+    def __init__(self, embedder: CountingEmbedder) -> None:
+        self.embedder = embedder
+
+    @hookimpl
+    def commonly_vector_embedder(self, settings: Any) -> CountingEmbedder:
+        return self.embedder
+
+
+@pytest.fixture
+def embedder() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+@pytest.fixture
+def commonly_plugins(embedder: CountingEmbedder) -> list[Any]:
+    return ["auth", "pods", "vector_index", AgentTokens(), EmbedderPlugin(embedder)]
+
+
+@pytest.fixture
+def commonly_settings() -> dict[str, Any]:
+    return dict(FAST)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(live_server: Any) -> Callable[..., Awaitable[TestUser]]:
+    """Real accounts and tokens; the password is hashed once per session (argon2 is slow)."""
+    settings = live_server.app.kernel.settings
+
+    async def create(username: str | None = None, role: str = "user", is_bot: bool = False) -> TestUser:
+        if not _password_hashes:
+            _password_hashes.append(await hash_password(PASSWORD))
+        username = username or f"member{next(_numbers)}"
+        user = await User.create(username=username, username_key=username.lower(), email=f"{username}@example.com",
+                                 password_hash=_password_hashes[0], role=role, verified=True, is_bot=is_bot)
+        return TestUser(user, PASSWORD, issue_token(user, settings))
+
+    return create
+
+
+@dataclass
+class TestAgent:
+    """An agent instance acting as a bot user through a test token."""
+
+    __test__ = False
+
+    user: Any
+    agent_name: str
+    instance_id: str
+    scopes: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return self.user.id
+
+    @property
+    def headers(self) -> dict[str, str]:
+        token = f"agent:{self.user.id}:{self.agent_name}:{self.instance_id}:{','.join(self.scopes)}"
+        return {"Authorization": f"Bearer {token}"}
+
+    def with_scopes(self, *scopes: str) -> TestAgent:
+        return TestAgent(self.user, self.agent_name, self.instance_id, scopes)
+
+    def as_instance(self, instance_id: str) -> TestAgent:
+        return TestAgent(self.user, self.agent_name, instance_id, self.scopes)
+
+
+@pytest.fixture
+def make_agent(make_user: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[TestAgent]]:
+    async def create(agent_name: str = "helper", instance_id: str = "default",
+                     scopes: tuple[str, ...] = ()) -> TestAgent:
+        return TestAgent(await make_user(is_bot=True), agent_name, instance_id, tuple(scopes))
+
+    return create
+
+
+@pytest.fixture
+def make_pod(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def create(owner: Any, name: str = "Pod", **fields: Any) -> dict[str, Any]:
+        response = await client.post("/api/pods", json={"name": name, **fields}, headers=owner.headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return create
+
+
+@pytest.fixture
+def join_pod(client: httpx.AsyncClient, live_server: Any) -> Callable[..., Awaitable[None]]:
+    """``await join_pod(user_or_agent, pod)``: people join through the API; an agent's bot user is
+    seated the way the registry installs it (``commonly_pods.add_member``)."""
+
+    async def join(user: Any, pod: dict[str, Any]) -> None:
+        if isinstance(user, TestAgent):
+            await add_member(live_server.app.kernel, await get_pod(pod["id"]), user.id)
+            return
+        response = await client.post(f"/api/pods/{pod['id']}/join", headers=user.headers)
+        assert response.status_code == 200, response.text
+
+    return join
+
+
+@pytest.fixture
+def make_asset(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def create(user: Any, pod: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        response = await client.post(f"/api/pods/{pod['id']}/assets", json=fields, headers=user.headers)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    return create
+
+
+@pytest.fixture
+def indexed(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``await indexed(user, pod)``: wait until the pod's queue is empty; returns its stats."""
+
+    async def wait(user: Any, pod: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            response = await client.get(f"/api/v1/pods/{pod['id']}/index/stats", headers=user.headers)
+            assert response.status_code == 200, response.text
+            stats = response.json()["stats"]
+            if stats["pending"] == 0:
+                return stats
+            assert loop.time() < deadline, f"the queue did not drain: {stats}"
+            await asyncio.sleep(0.05)
+
+    return wait
+
+
+@pytest.fixture
+def search(client: httpx.AsyncClient) -> Callable[..., Awaitable[httpx.Response]]:
+    """``await search(user, pod, q, **params)``: GET /api/v1/pods/:id/index/search."""
+
+    async def get(user: Any, pod: dict[str, Any], q: str, **params: Any) -> httpx.Response:
+        return await client.get(f"/api/v1/pods/{pod['id']}/index/search", params={"q": q, **params},
+                                headers=user.headers)
+
+    return get
