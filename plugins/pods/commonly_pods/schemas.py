@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from commonly_kernel import QueryArgs, RequestBody, WireModel
@@ -135,6 +135,12 @@ class AssetIn(RequestBody):
     source_ref: str = Field(default="", max_length=500)
     metadata: dict[str, Any] = Field(default_factory=dict)
     scope: Literal["pod", "agent"] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> AssetIn:
+        if not (self.title.strip() or self.content.strip() or self.source_ref.strip()):
+            raise ValueError("an asset needs a title, content or a sourceRef")
+        return self
 
 
 class AssetPatch(RequestBody):

@@ -27,9 +27,10 @@ async def test_asset_crud_rules_and_hooks(client, make_user, make_pod, join_pod,
     assert doc["metadata"] == {"origin": "wiki", "scope": "pod"}
     assert doc["_id"] == doc["id"] and isinstance(doc["id"], str) and doc["podId"] == pod["id"]
     assert (doc["status"], doc["createdByType"], doc["createdBy"]) == ("active", "human", bob.id)
-    note = (await client.post(assets, json={}, headers=carol.headers)).json()
-    assert (note["type"], note["title"], note["content"], note["tags"], note["metadata"]) == ("note", "", "", [],
-                                                                                            {"scope": "pod"})
+    assert_error(await client.post(assets, json={}, headers=carol.headers), 400, "validation_error")
+    note = (await client.post(assets, json={"content": "remember"}, headers=carol.headers)).json()
+    assert (note["type"], note["title"], note["content"], note["tags"], note["metadata"]) == (
+        "note", "", "remember", [], {"scope": "pod"})
     link = (await client.post(assets, json={"type": "link", "sourceRef": "https://example.com"},
                               headers=alice.headers)).json()
 
@@ -157,12 +158,13 @@ async def test_agent_scoped_assets_belong_to_one_instance(client, make_user, mak
             ).json()["metadata"]["scope"] == "agent"
 
     # only agents keep agent-scoped memory; a scope must be one of the two
-    assert_error(await client.post(assets, json={"scope": "agent"}, headers=alice.headers), 400, "invalid_scope")
-    assert_error(await client.post(assets, json={"metadata": {"scope": "agent"}}, headers=alice.headers), 400,
+    assert_error(await client.post(assets, json={"scope": "agent", "content": "x"}, headers=alice.headers), 400,
                  "invalid_scope")
+    assert_error(await client.post(assets, json={"metadata": {"scope": "agent"}, "content": "x"},
+                                   headers=alice.headers), 400, "invalid_scope")
     for weird in ("team", 5, ["pod"]):
-        assert_error(await client.post(assets, json={"metadata": {"scope": weird}}, headers=agent.headers), 400,
-                     "invalid_scope")
+        assert_error(await client.post(assets, json={"metadata": {"scope": weird}, "content": "x"},
+                                       headers=agent.headers), 400, "invalid_scope")
     assert_error(await client.post(assets, json={"scope": "team"}, headers=agent.headers), 400, "validation_error")
     assert await PodAsset.filter(pod_id=pod["id"]).count() == 3
     assert len(hooks.of("asset_saved")) == 4

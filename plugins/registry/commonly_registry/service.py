@@ -104,7 +104,7 @@ async def runtime_installations(actor: Actor) -> dict[str, Any]:
     identity_id = actor.claims["identityId"]
     installed = await Installation.filter(identity_id=identity_id, status__in=installs.INSTALLED).order_by(
         "created_at")
-    directs = await DirectPod.filter(identity_id=identity_id)
+    directs = await DirectPod.filter(identity_id=identity_id).order_by("id")
     pods = await commonly_pods.pods_by_ids([item.pod_id for item in installed] + [dm.pod_id for dm in directs])
     rows = [_runtime_row(pods.get(str(item.pod_id)), item.instance_id, item.status, "installation",
                          item.display_name, item.scopes) for item in installed]
