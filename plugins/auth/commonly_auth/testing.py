@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from commonly_kernel import Settings
+
 from .models import User
 from .service import hash_password, issue_token
 
@@ -57,21 +59,28 @@ class TestUser:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+async def create_test_user(settings: Settings, username: str | None = None, email: str | None = None,
+                           password: str = "correct horse", role: str = "user", verified: bool = True,
+                           is_bot: bool = False) -> TestUser:
+    """An account with a valid token for the app of ``settings`` (its database must be open):
+    what ``make_user`` does, for helpers that serve apps of their own."""
+    number = next(_numbers)
+    username = username or f"user{number}"
+    user = await User.create(
+        username=username, username_key=username.lower(), email=(email or f"{username}@example.com").lower(),
+        password_hash=await _hash_once(password), role=role, verified=verified, is_bot=is_bot,
+    )
+    return TestUser(user, password, issue_token(user, settings))
+
+
 @pytest.fixture
 def make_user(live_server: Any) -> Callable[..., Awaitable[TestUser]]:
     """``await make_user(username=None, email=None, password="correct horse", role="user",
     verified=True, is_bot=False)``; needs the app's database, so it starts ``live_server``."""
     settings = live_server.app.kernel.settings
 
-    async def create(username: str | None = None, email: str | None = None, password: str = "correct horse",
-                     role: str = "user", verified: bool = True, is_bot: bool = False) -> TestUser:
-        number = next(_numbers)
-        username = username or f"user{number}"
-        user = await User.create(
-            username=username, username_key=username.lower(), email=(email or f"{username}@example.com").lower(),
-            password_hash=await _hash_once(password), role=role, verified=verified, is_bot=is_bot,
-        )
-        return TestUser(user, password, issue_token(user, settings))
+    async def create(**fields: Any) -> TestUser:
+        return await create_test_user(settings, **fields)
 
     return create
 
