@@ -190,6 +190,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=50, help="mentions before measuring (default 50)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server to CPU 1 and this script to CPU 0")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/registry-push-<date>.json")
+    parser.add_argument("--note", help="a remark kept in the results file (what code was measured, ...)")
     args = parser.parse_args()
     bh = _load("commonly_bench_http", "http.py")
     _load("commonly_bench_registry_queue", "registry_queue.py")
@@ -201,7 +202,8 @@ def main() -> int:
     started = dt.datetime.now(dt.UTC)
     results: dict[str, Any] = {
         "benchmark": "bench/registry_push.py", "date": started.isoformat(timespec="seconds"),
-        "code": bh.code_info(), "machine": {**bh.machine_info(None), "load_generator": "httpx + python-socketio"},
+        "code": {**bh.code_info(), "note": args.note},
+        "machine": {**bh.machine_info(None), "load_generator": "httpx + python-socketio"},
         "settings": {"agents": AGENTS, "mentions": args.mentions, "fanout_messages": args.fanout,
                      "warmup": args.warmup, "pinned": pin,
                      "server": "uvicorn, 1 worker, plugins auth,pods,registry, rate limits off"},

@@ -15,7 +15,7 @@ from typing import Any
 
 from tortoise import connections
 
-from commonly_kernel import Kernel, NotFound, PayloadTooLarge, fetch_all
+from commonly_kernel import HTTPError, Kernel, NotFound, PayloadTooLarge, fetch_all
 
 from . import webhooks
 from .config import RegistryConfig
@@ -41,14 +41,22 @@ def now() -> datetime:
 # -- producing ---------------------------------------------------------------------------------
 
 
+# One statement and no ORM: what the ORM's create costs is most of an enqueue.
+_INSERT = (
+    "INSERT INTO registry_agent_event (agent_name, instance_id, pod_id, type, payload, status, attempts, "
+    "from_agent, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) RETURNING *"
+)
+
+
 async def enqueue(kernel: Kernel, *, agent_name: str, instance_id: str, pod_id: object, event_type: str,
                   payload: dict[str, Any], from_agent: bool = False,
                   installation: Installation | None = None) -> AgentEvent:
     """Queue an event for one agent instance and wake whoever can deliver it: the process holding
     its socket (a broadcast note) and its webhook, if it has one (after the response). Pass the
     ``installation`` when you have it loaded: its webhook need not be looked up."""
-    event = await AgentEvent.create(agent_name=agent_name, instance_id=instance_id, pod_id=pod_id,
-                                    type=event_type, payload=payload, from_agent=from_agent)
+    rows = await fetch_all(_INSERT, [agent_name, instance_id, None if pod_id is None else str(pod_id), event_type,
+                                     json.dumps(payload, separators=(",", ":")), from_agent, now()])
+    event = AgentEvent._init_from_db(**rows[0])
     await kernel.broadcast.publish(EVENT_READY, f"{agent_name}\t{instance_id}")
     if installation is not None:
         if webhooks.webhook_url(installation):
@@ -124,7 +132,7 @@ async def on_comment(kernel: Kernel, comment: Any, post: Any, mentions: list[str
     if not bot_ids:
         return []
     pod_id = getattr(post, "pod_id", None)
-    author_id = str(getattr(comment, "user_id", "") or "")
+    author_id = str(comment.author_id)  # the social plugin's Comment
     produced = []
     for identity in await AgentIdentity.filter(user_id__in=bot_ids):
         if str(identity.user_id) == author_id:
@@ -152,44 +160,137 @@ _CLAIM = (
 )
 _ACK = (
     "UPDATE registry_agent_event SET status = 'delivered', delivered_at = ?, delivery = ? "
-    "WHERE id = ? AND agent_name = ? AND instance_id = ? AND status <> 'delivered' RETURNING *"
+    "WHERE id IN ({ids}) AND agent_name = ? AND instance_id = ? AND status <> 'delivered' RETURNING {columns}"
 )
+_MINE = "SELECT id FROM registry_agent_event WHERE id IN ({ids}) AND agent_name = ? AND instance_id = ?"
 _REQUEUE = (
     "UPDATE registry_agent_event SET status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'pending' END "
     "WHERE status = 'claimed' AND claimed_at < ?{mine} RETURNING agent_name, instance_id, status"
 )
 
 
-async def claim(config: RegistryConfig, agent_name: str, instance_id: str, limit: int) -> list[AgentEvent]:
+async def claim(config: RegistryConfig, agent_name: str, instance_id: str, limit: int, *,
+                requeue: bool = True) -> list[AgentEvent]:
     """Claim up to ``limit`` pending events of one instance, oldest first (attempts + 1): one
     statement, so two claimers never take the same event (PostgreSQL also skips rows another
-    claimer holds locked instead of waiting for them)."""
-    await requeue_expired(config, agent_name=agent_name, instance_id=instance_id)
+    claimer holds locked instead of waiting for them). Expired claims of the instance are
+    requeued first unless ``requeue`` is False (a caller that just did)."""
+    if requeue:
+        await requeue_expired(config, agent_name=agent_name, instance_id=instance_id)
     postgres = connections.get("default").capabilities.dialect == "postgres"
     rows = await fetch_all(_CLAIM.format(lock=" FOR UPDATE SKIP LOCKED" if postgres else ""),
                            [now(), agent_name, instance_id, limit])
     return sorted((AgentEvent._init_from_db(**row) for row in rows), key=lambda event: event.id)
 
 
+def _delivery(result: dict[str, Any] | None) -> dict[str, Any]:
+    if result is not None and len(json.dumps(result, separators=(",", ":")).encode()) > MAX_RESULT_BYTES:
+        raise PayloadTooLarge(f"`result` may hold at most {MAX_RESULT_BYTES} bytes.", code="result_too_large")
+    return {"outcome": "acknowledged", **(result or {})}
+
+
+async def _mark_delivered(agent_name: str, instance_id: str, event_ids: list[int], delivery: dict[str, Any],
+                          columns: str) -> list[dict[str, Any]]:
+    """One ``UPDATE … RETURNING``: the events of this instance among ``event_ids`` not delivered yet."""
+    marks = ", ".join("?" * len(event_ids))
+    return await fetch_all(_ACK.format(ids=marks, columns=columns),
+                           [now(), json.dumps(delivery), *event_ids, agent_name, instance_id])
+
+
 async def ack(config: RegistryConfig, kernel: Kernel, agent_name: str, instance_id: str, event_id: int,
               result: dict[str, Any] | None) -> AgentEvent:
     """Mark an event of this instance delivered (twice is harmless) and keep the result."""
-    if result is not None and len(json.dumps(result, separators=(",", ":")).encode()) > MAX_RESULT_BYTES:
-        raise PayloadTooLarge(f"`result` may hold at most {MAX_RESULT_BYTES} bytes.", code="result_too_large")
-    delivery = {"outcome": "acknowledged", **(result or {})}
-    rows = await fetch_all(_ACK, [now(), json.dumps(delivery), event_id, agent_name, instance_id])
+    delivery = _delivery(result)
+    rows = await _mark_delivered(agent_name, instance_id, [event_id], delivery, "*")
     if not rows:  # someone else's, unknown, or acked before
         event = await AgentEvent.get_or_none(id=event_id, agent_name=agent_name, instance_id=instance_id)
         if event is None:
             raise NotFound("No such event in your queue.", code="event_not_found")
         return event
     event = AgentEvent._init_from_db(**rows[0])
-    if _overflowed(delivery) and event.payload.get("overflowRetries", 0) < config.overflow_retry_limit:
-        payload = {**event.payload, "retry": "context-overflow",
-                   "overflowRetries": event.payload.get("overflowRetries", 0) + 1}
-        await enqueue(kernel, agent_name=agent_name, instance_id=instance_id, pod_id=event.pod_id,
-                      event_type=event.type, payload=payload)
+    await _retry_overflow(config, kernel, delivery, [event])
     return event
+
+
+_ACK_EACH = (
+    "UPDATE registry_agent_event SET status = 'delivered', delivered_at = ?, delivery = CASE id {cases} END "
+    "WHERE id IN ({ids}) AND agent_name = ? AND instance_id = ? AND status <> 'delivered' RETURNING id"
+)
+
+
+async def ack_each(config: RegistryConfig, kernel: Kernel, agent_name: str, instance_id: str,
+                   acks: list[tuple[int, dict[str, Any] | None]]) -> list[str | HTTPError]:
+    """Several acks of this instance, each with its own result, in one statement (the socket's acks
+    that arrive together): for each, ``"delivered"`` or the error the single ack would raise. The
+    first result given for an event is kept, as with acks one after another."""
+    answers: list[str | HTTPError | None] = [None] * len(acks)
+    deliveries: dict[int, dict[str, Any]] = {}
+    for n, (event_id, result) in enumerate(acks):
+        try:
+            delivery = _delivery(result)
+        except HTTPError as refusal:
+            answers[n] = refusal
+            continue
+        if _overflowed(delivery):  # rare: the single ack, which re-enqueues
+            try:
+                answers[n] = (await ack(config, kernel, agent_name, instance_id, event_id, result)).status
+            except HTTPError as refusal:
+                answers[n] = refusal
+            continue
+        deliveries.setdefault(event_id, delivery)
+    if deliveries:
+        cast = "CAST(? AS JSONB)" if connections.get("default").capabilities.dialect == "postgres" else "?"
+        ids = list(deliveries)
+        params: list[Any] = [now()]
+        for event_id in ids:
+            params += [event_id, json.dumps(deliveries[event_id])]
+        params += [*ids, agent_name, instance_id]
+        sql = _ACK_EACH.format(cases=" ".join(f"WHEN ? THEN {cast}" for _ in ids), ids=", ".join("?" * len(ids)))
+        done = {row["id"] for row in await fetch_all(sql, params)}
+        rest = [event_id for event_id in ids if event_id not in done]
+        if rest:  # acked before (harmless), or not this instance's
+            done |= {row["id"] for row in await fetch_all(_MINE.format(ids=", ".join("?" * len(rest))),
+                                                           [*rest, agent_name, instance_id])}
+        for n, (event_id, _result) in enumerate(acks):
+            if answers[n] is None:
+                answers[n] = "delivered" if event_id in done else \
+                    NotFound("No such event in your queue.", code="event_not_found")
+    return answers  # type: ignore[return-value]
+
+
+async def ack_many(config: RegistryConfig, kernel: Kernel, agent_name: str, instance_id: str,
+                   event_ids: list[int], result: dict[str, Any] | None) -> tuple[list[int], list[int]]:
+    """Acknowledge several events of this instance with one result, in one statement:
+    ``(acked, missing)`` in the order asked — acked are this instance's (delivered now or before),
+    missing are unknown or someone else's (nothing changes for those)."""
+    delivery = _delivery(result)
+    wanted = list(dict.fromkeys(event_ids))
+    if not wanted:
+        return [], []
+    overflowed = _overflowed(delivery)
+    rows = await _mark_delivered(agent_name, instance_id, wanted, delivery, "*" if overflowed else "id")
+    done = {row["id"] for row in rows}
+    rest = [event_id for event_id in wanted if event_id not in done]
+    if rest:
+        done |= {row["id"] for row in await fetch_all(_MINE.format(ids=", ".join("?" * len(rest))),
+                                                       [*rest, agent_name, instance_id])}
+    if overflowed:
+        await _retry_overflow(config, kernel, delivery, [AgentEvent._init_from_db(**row) for row in rows])
+    return [event_id for event_id in wanted if event_id in done], [event_id for event_id in wanted
+                                                                    if event_id not in done]
+
+
+async def _retry_overflow(config: RegistryConfig, kernel: Kernel, delivery: dict[str, Any],
+                          delivered: list[AgentEvent]) -> None:
+    """Re-enqueue events just acked with a context-overflow error, up to the retry limit."""
+    if not _overflowed(delivery):
+        return
+    for event in delivered:
+        if event.payload.get("overflowRetries", 0) < config.overflow_retry_limit:
+            payload = {**event.payload, "retry": "context-overflow",
+                       "overflowRetries": event.payload.get("overflowRetries", 0) + 1}
+            await enqueue(kernel, agent_name=event.agent_name, instance_id=event.instance_id, pod_id=event.pod_id,
+                          event_type=event.type, payload=payload)
 
 
 def _overflowed(delivery: dict[str, Any]) -> bool:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from commonly_kernel import Actor, BadRequest, Forbidden, Kernel, SocketHandler
+from commonly_kernel import Actor, BadRequest, Forbidden, Kernel, NotFound, SocketHandler
 from commonly_kernel.realtime import Realtime
 
 from . import events
@@ -23,6 +23,10 @@ log = logging.getLogger("commonly.registry.push")
 
 NAMESPACE = "/agents"
 BATCH = 100
+#: While events stream in, a drain waits this long after a partial batch before claiming again,
+#: so that a burst costs a claim per few events, not one each (an idle queue pushes at once).
+LINGER = 0.01
+ACK_BATCH = 200  # socket acks of one instance written in one statement, at most
 
 
 def instance_key(agent_name: str, instance_id: str) -> str:
@@ -34,7 +38,10 @@ class AgentSockets:
         self.realtime = realtime
         self.kernel: Kernel | None = None
         self._sockets: dict[str, list[str]] = {}  # instance key → sids on this process, newest last
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._draining: set[str] = set()  # instance keys with a drain running here
+        self._again: set[str] = set()  # … and told of new events meanwhile: it claims once more
+        # Socket acks waiting for their instance's next write: (eventId, result, answer to fill).
+        self._acks: dict[str, list[tuple[int, dict[str, Any] | None, asyncio.Future[str]]]] = {}
 
     def bind(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -47,7 +54,7 @@ class AgentSockets:
             raise Forbidden("Connect to /agents with a runtime token.", code="runtime_token_required")
         key = instance_key(actor.claims["agentName"], actor.claims["instanceId"])
         self._sockets.setdefault(key, []).append(sid)
-        await self.drain(key)  # the replay
+        await self.drain(key, requeue=True)  # the replay, expired claims included
 
     def disconnected(self, sid: str) -> None:
         for key, sids in list(self._sockets.items()):
@@ -57,25 +64,48 @@ class AgentSockets:
                     self._sockets.pop(key, None)
 
     def event_ready(self, note: str) -> None:
-        """A broadcast handler (synchronous): push in the background if this process holds the sockets."""
+        """A broadcast handler (synchronous): push in the background if this process holds the sockets.
+        One drain per instance at a time: a note that arrives while it runs makes it claim once more
+        instead of starting another (a burst of events costs a few batch claims, not one each)."""
         if note in self._sockets and self.kernel is not None:
-            self.kernel.spawn(self.drain(note), name="registry.push")
+            if note in self._draining:
+                self._again.add(note)
+            else:
+                self.kernel.spawn(self.drain(note), name="registry.push")
 
-    async def drain(self, key: str) -> None:
-        """Claim and push this instance's pending events to its newest socket here, until none is left."""
+    async def drain(self, key: str, requeue: bool = False) -> None:
+        """Claim and push this instance's pending events to its newest socket here, until none is left.
+        Expired claims are requeued first on connect (``requeue``); otherwise the scheduler's requeue
+        job does it and wakes the drain (so a new event costs no requeue statement)."""
         assert self.kernel is not None
         config = config_for(self.kernel.settings)
         agent_name, instance_id = key.split("\t")
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        if key in self._draining and requeue:
+            await events.requeue_expired(config, agent_name=agent_name, instance_id=instance_id)
+            requeue = False
+        if key in self._draining:
+            self._again.add(key)  # the running drain claims once more, for the newest socket
+            return
+        self._draining.add(key)
+        try:
             while self._sockets.get(key):
-                claimed = await events.claim(config, agent_name, instance_id, BATCH)
+                self._again.discard(key)
+                claimed = await events.claim(config, agent_name, instance_id, BATCH, requeue=requeue)
+                requeue = False
                 if not claimed:
+                    if key in self._again:
+                        continue
                     return
                 sid = self._sockets[key][-1] if self._sockets.get(key) else None
                 if sid is None:
                     return  # claimed with nobody to push to: the claim timeout hands them back
                 for event in claimed:
                     await self.realtime.emit("event", event_out(event), to=sid, namespace=NAMESPACE)
+                if len(claimed) < BATCH and key in self._again:
+                    await asyncio.sleep(LINGER)  # events are streaming in: let a few gather
+        finally:
+            self._draining.discard(key)
+            self._again.discard(key)
 
     async def _actor(self, sid: str) -> Actor:
         return await self.realtime.actor(sid, NAMESPACE)  # a runtime token's: others are refused at connect
@@ -88,10 +118,40 @@ class AgentSockets:
         result = data.get("result")
         if result is not None and not isinstance(result, dict):
             raise BadRequest("`result` must be an object.", code="validation_error")
+        if not 0 < data["eventId"] < 2**63:  # no such id: not a database error
+            raise NotFound("No such event in your queue.", code="event_not_found")
         assert self.kernel is not None
-        event = await events.ack(config_for(self.kernel.settings), self.kernel, actor.claims["agentName"],
-                                 actor.claims["instanceId"], data["eventId"], result)
-        return {"ok": True, "eventId": event.id, "status": event.status}
+        key = instance_key(actor.claims["agentName"], actor.claims["instanceId"])
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        waiting = self._acks.setdefault(key, [])
+        waiting.append((data["eventId"], result, answer))
+        if len(waiting) == 1:  # nobody writing this instance's acks yet
+            self.kernel.spawn(self._write_acks(key), name="registry.acks")
+        return {"ok": True, "eventId": data["eventId"], "status": await answer}
+
+    async def _write_acks(self, key: str) -> None:
+        """Group commit: the acks of one instance that arrived together, in one statement; those
+        arriving meanwhile go in the next. A lone ack is written at once."""
+        assert self.kernel is not None
+        config = config_for(self.kernel.settings)
+        agent_name, instance_id = key.split("\t")
+        while self._acks.get(key):
+            batch = self._acks[key][:ACK_BATCH]  # handlers only append: these stay in front
+            try:
+                answers: list[Any] = await events.ack_each(config, self.kernel, agent_name, instance_id,
+                                                           [(event_id, result) for event_id, result, _ in batch])
+            except Exception as error:  # the database failed: every ack of the batch says so
+                answers = [error] * len(batch)
+            del self._acks[key][:len(batch)]
+            if not self._acks[key]:
+                del self._acks[key]
+            for (_, _, answer), outcome in zip(batch, answers, strict=True):
+                if answer.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    answer.set_exception(outcome)
+                else:
+                    answer.set_result(outcome)
 
     async def subscribe(self, sid: str, data: Any) -> dict[str, Any]:
         actor = await self._actor(sid)

@@ -24,7 +24,17 @@ from commonly_kernel import (
 
 from . import events, service
 from .config import config_for
-from .schemas import AckIn, AgentMessageIn, DevEventIn, DmIn, EventQuery, Loose, RuntimeMessagesQuery
+from .schemas import (
+    AckIn,
+    AckManyIn,
+    AgentMessageIn,
+    CommentIn,
+    DevEventIn,
+    DmIn,
+    EventQuery,
+    Loose,
+    RuntimeMessagesQuery,
+)
 from .wire import event_out
 
 blueprint = Blueprint("agent_runtime", __name__)
@@ -74,6 +84,12 @@ async def _ack(event_id: str, data: AckIn) -> dict[str, Any]:
     return {"success": True, "event": event_out(event)}
 
 
+async def _ack_many(data: AckManyIn) -> dict[str, Any]:
+    acked, missing = await events.ack_many(config_for(kernel().settings), kernel(), *_identity(current_actor()),
+                                           data.event_ids, data.result)
+    return {"success": True, "acked": acked, "missing": missing}
+
+
 @blueprint.get("/api/agents/runtime/events")
 @agent_token("runtime")
 @validate_querystring(EventQuery)
@@ -110,6 +126,27 @@ async def ack_event(event_id: str, data: AckIn) -> dict[str, Any]:
 async def ack_event_bot(event_id: str, data: AckIn) -> dict[str, Any]:
     """``POST .../events/:id/ack`` with a bot user token (``agent:events:ack``)."""
     return await _ack(event_id, data)
+
+
+@blueprint.post("/api/agents/runtime/events/ack")
+@agent_token("runtime")
+@document_errors(413)
+@validate_request(AckManyIn)
+@validate_response(Loose)
+async def ack_events(data: AckManyIn) -> dict[str, Any]:
+    """Acknowledge up to 500 events with one result (an extension): ``{success, acked, missing}``;
+    ``missing`` are unknown or someone else's and nothing changes for them; twice is harmless."""
+    return await _ack_many(data)
+
+
+@blueprint.post("/api/agents/runtime/bot/events/ack")
+@agent_token("bot", "agent:events:ack")
+@document_errors(413)
+@validate_request(AckManyIn)
+@validate_response(Loose)
+async def ack_events_bot(data: AckManyIn) -> dict[str, Any]:
+    """``POST .../events/ack`` with a bot user token (``agent:events:ack``)."""
+    return await _ack_many(data)
 
 
 # -- identity and DM pods ----------------------------------------------------------------------
@@ -223,6 +260,44 @@ async def runtime_post(pod_id: str, data: AgentMessageIn) -> tuple[dict[str, Any
 async def runtime_post_bot(pod_id: str, data: AgentMessageIn) -> tuple[dict[str, Any], int]:
     """Post as the agent with a bot user token (``agent:messages:write``)."""
     return await _post(pod_id, data)
+
+
+# -- thread comments (a social post's thread; 404 without the social plugin) -------------------
+
+
+async def _thread_comment(thread_id: str, content: str) -> tuple[dict[str, Any], int]:
+    if not any(plugin.name == "social" for plugin in kernel().plugins):
+        raise NotFound("Threads need the social plugin, which this server does not run.", code="post_not_found")
+    import commonly_social
+
+    actor = current_actor()
+    post = await commonly_social.get_visible_post(kernel(), actor, thread_id)
+    if not actor.allows("posts:write", post.pod_id):
+        raise Forbidden("The installation lacks the scope posts:write.", code="missing_scope",
+                        details={"missing": ["posts:write"]})
+    comment = await commonly_social.add_comment(kernel(), actor, post.id, content)
+    return {"success": True, "comment": {"id": str(comment.id), "postId": str(post.id), "userId": actor.id,
+                                         "text": comment.text, "createdAt": comment.created_at}}, 201
+
+
+@blueprint.post("/api/agents/runtime/threads/<thread_id>/comments")
+@agent_token("runtime")
+@document_errors(404)
+@validate_request(CommentIn)
+@validate_response(Loose, 201)
+async def thread_comment(thread_id: str, data: CommentIn) -> tuple[dict[str, Any], int]:
+    """Comment on a post the agent may see (``posts:write`` in the post's pod)."""
+    return await _thread_comment(thread_id, data.content)
+
+
+@blueprint.post("/api/agents/runtime/bot/threads/<thread_id>/comments")
+@agent_token("bot")
+@document_errors(404)
+@validate_request(CommentIn)
+@validate_response(Loose, 201)
+async def thread_comment_bot(thread_id: str, data: CommentIn) -> tuple[dict[str, Any], int]:
+    """The thread comment with a bot user token (its installation needs ``posts:write``)."""
+    return await _thread_comment(thread_id, data.content)
 
 
 # -- development -------------------------------------------------------------------------------

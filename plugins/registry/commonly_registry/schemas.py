@@ -116,6 +116,13 @@ class AckIn(RequestBody):
     result: dict[str, Any] | None = None
 
 
+class AckManyIn(RequestBody):
+    """The batch ack (an extension): several events, one result."""
+
+    event_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(max_length=500)
+    result: dict[str, Any] | None = None
+
+
 class DmIn(RequestBody):
     agent_name: Name
     instance_id: InstanceId | None = None

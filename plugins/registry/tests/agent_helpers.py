@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,18 +21,13 @@ from typing import Any
 import httpx
 import pytest
 import socketio
-from commonly_auth.models import User
-from commonly_auth.service import hash_password, issue_token
-from commonly_auth.testing import TestUser
+from commonly_auth.testing import TestUser, create_test_user
 
 from commonly_kernel.testing import LiveServer, serve
 
 #: Agents of the test catalog (no required scopes: installs choose their own).
 AGENTS = ("helper", "summarizer", "echo", "writer", "scout")
 PLUGINS = ["auth", "pods", "registry"]
-PASSWORD = "correct horse"
-_password_hashes: list[str] = []
-_numbers = itertools.count(1)
 
 
 def write_catalog(folder: Path) -> Path:
@@ -89,13 +83,8 @@ class Agent:
 
 
 async def fast_user(settings: Any, username: str | None = None, role: str = "user") -> TestUser:
-    """A real account with a real token; the password is hashed once per session (argon2 is slow)."""
-    if not _password_hashes:
-        _password_hashes.append(await hash_password(PASSWORD))
-    username = username or f"person{next(_numbers)}"
-    user = await User.create(username=username, username_key=username.lower(), email=f"{username}@example.com",
-                             password_hash=_password_hashes[0], role=role, verified=True)
-    return TestUser(user, PASSWORD, issue_token(user, settings))
+    """A real account with a real token on the app of ``settings``."""
+    return await create_test_user(settings, username=username, role=role)
 
 
 def expect(response: httpx.Response, status: int) -> Any:

@@ -10,7 +10,6 @@ A test module or test changes settings through ``extra_settings`` (merged over t
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,13 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from commonly_auth.models import User
-from commonly_auth.service import hash_password, issue_token
-from commonly_auth.testing import TestUser
-
-PASSWORD = "correct horse"
-_password_hashes: list[str] = []
-_numbers = itertools.count(1)
 
 #: The agents of the catalog file every app of this suite loads (``COMMONLY_AGENT_CATALOG``).
 CATALOG_AGENTS: list[dict[str, Any]] = [
@@ -94,26 +86,6 @@ def commonly_settings(tmp_path: Path, extra_settings: dict[str, Any]) -> dict[st
     skills = tmp_path / "skills-catalog.json"
     skills.write_text(json.dumps(SKILLS_CATALOG))
     return {"COMMONLY_AGENT_CATALOG": str(agents), "COMMONLY_SKILLS_CATALOG": str(skills), **extra_settings}
-
-
-@pytest.fixture
-def make_user(live_server: Any) -> Callable[..., Awaitable[TestUser]]:
-    """The auth plugin's ``make_user`` (real accounts, real tokens), except that the password is
-    hashed once per session: argon2 costs ~0.3 s a user, and this suite never signs in."""
-    settings = live_server.app.kernel.settings
-
-    async def create(username: str | None = None, email: str | None = None, password: str = PASSWORD,
-                     role: str = "user", verified: bool = True, is_bot: bool = False) -> TestUser:
-        if not _password_hashes:
-            _password_hashes.append(await hash_password(PASSWORD))
-        password_hash = _password_hashes[0] if password == PASSWORD else await hash_password(password)
-        username = username or f"person{next(_numbers)}"
-        user = await User.create(username=username, username_key=username.lower(),
-                                 email=(email or f"{username}@example.com").lower(), password_hash=password_hash,
-                                 role=role, verified=verified, is_bot=is_bot)
-        return TestUser(user, password, issue_token(user, settings))
-
-    return create
 
 
 @pytest.fixture

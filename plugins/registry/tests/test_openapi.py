@@ -47,6 +47,8 @@ ROUTES = {
     ("get", "/api/agents/runtime/bot/events"): ("agent runtime", AUTH | {400}),
     ("post", "/api/agents/runtime/events/{event_id}/ack"): ("agent runtime", AUTH | BODY | {404}),
     ("post", "/api/agents/runtime/bot/events/{event_id}/ack"): ("agent runtime", AUTH | BODY | {404}),
+    ("post", "/api/agents/runtime/events/ack"): ("agent runtime", AUTH | BODY),
+    ("post", "/api/agents/runtime/bot/events/ack"): ("agent runtime", AUTH | BODY),
     ("get", "/api/agents/runtime/installations"): ("agent runtime", AUTH),
     ("post", "/api/agents/runtime/dm"): ("agent runtime", AUTH | BODY | {404}),
     ("get", "/api/agents/runtime/pods/{pod_id}/context"): ("agent runtime", AUTH | {404}),
@@ -55,6 +57,8 @@ ROUTES = {
     ("get", "/api/agents/runtime/bot/pods/{pod_id}/messages"): ("agent runtime", AUTH | {400, 404}),
     ("post", "/api/agents/runtime/pods/{pod_id}/messages"): ("agent runtime", AUTH | BODY | {404}),
     ("post", "/api/agents/runtime/bot/pods/{pod_id}/messages"): ("agent runtime", AUTH | BODY | {404}),
+    ("post", "/api/agents/runtime/threads/{thread_id}/comments"): ("agent runtime", AUTH | BODY | {404}),
+    ("post", "/api/agents/runtime/bot/threads/{thread_id}/comments"): ("agent runtime", AUTH | BODY | {404}),
     ("post", "/api/dev/agents/events"): ("agent runtime", AUTH | BODY | {404}),
     # skills
     ("get", "/api/skills/catalog"): ("skills", AUTH | {400}),

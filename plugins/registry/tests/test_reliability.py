@@ -150,7 +150,21 @@ async def test_flaky_agent_socket_gets_every_event_and_acks_each_once(registry, 
             acks_delivering[event_id] += 1
         return event
 
+    original_ack_each = registry_events.ack_each
+
+    async def counting_ack_each(config, kernel, agent_name, instance_id, acks):  # the socket's acks, grouped
+        ids = [event_id for event_id, _result in acks]
+        before = {event.id: event.status for event in await AgentEvent.filter(id__in=ids)}
+        for event_id in ids:
+            acks_arrived[event_id] += 1
+        answers = await original_ack_each(config, kernel, agent_name, instance_id, acks)
+        for event_id in {event_id for event_id, answer in zip(ids, answers, strict=True) if answer == "delivered"}:
+            if event_id in before and before[event_id] != "delivered":
+                acks_delivering[event_id] += 1
+        return answers
+
     monkeypatch.setattr(registry_events, "ack", counting_ack)
+    monkeypatch.setattr(registry_events, "ack_each", counting_ack_each)
 
     consumer = FlakyConsumer(registry.server.url, agent.token, seed=int(os.environ.get("CHAOS_SEED", "7")))
     chaos = asyncio.create_task(consumer.run())
