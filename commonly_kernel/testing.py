@@ -15,6 +15,7 @@ drop the per-test ones)::
 
 ``client`` talks HTTP to a real uvicorn server on a free loopback port, ``connect_socket`` opens
 real socket.io clients against it. ``make_app`` builds further apps (other plugins, settings).
+``assert_error(response, status, code=None)`` checks the one error envelope and returns its body.
 """
 
 from __future__ import annotations
@@ -198,6 +199,28 @@ def _collector(sio: socketio.AsyncClient, event: str) -> Callable[..., Awaitable
         sio.received.append((event, data))  # type: ignore[attr-defined]
 
     return collect
+
+
+def check_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """Assert the one error envelope of the spec: status, snake_case code, message, requestId equal
+    to the X-Request-Id header; returns the body."""
+    assert response.status_code == status, (response.status_code, response.text)
+    body = response.json()
+    assert isinstance(body, dict), body
+    assert set(body) <= {"error", "message", "requestId", "details"}, body
+    assert isinstance(body["error"], str) and body["error"] == body["error"].lower(), body
+    assert " " not in body["error"]
+    assert isinstance(body["message"], str) and body["message"], body
+    assert body["requestId"] and body["requestId"] == response.headers["X-Request-Id"], body
+    if code is not None:
+        assert body["error"] == code, body
+    return body
+
+
+@pytest.fixture
+def assert_error() -> Callable[..., dict[str, Any]]:
+    """``assert_error(response, status, code=None)``: check the error envelope, return the body."""
+    return check_error
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
