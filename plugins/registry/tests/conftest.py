@@ -10,13 +10,30 @@ A test module or test changes settings through ``extra_settings`` (merged over t
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+
+def _load_agent_helpers() -> None:
+    """``agent_helpers.py`` (the event, push and runtime suites' shared helpers, also run as a
+    separate server process) as the module ``registry_test_helpers``: the suite is collected with
+    ``--import-mode=importlib``, so its folder is not on ``sys.path``."""
+    name = "registry_test_helpers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("agent_helpers.py"))
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+
+
+_load_agent_helpers()
 
 #: The agents of the catalog file every app of this suite loads (``COMMONLY_AGENT_CATALOG``).
 CATALOG_AGENTS: list[dict[str, Any]] = [

@@ -3,31 +3,16 @@ retention, the loop guard and the context-overflow retry."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import ModuleType
 
 import commonly_registry
 import pytest
+import registry_test_helpers as h  # loaded by conftest.py from agent_helpers.py
 from commonly_registry.models import AgentEvent
 
 from commonly_kernel import NotFound
 
-
-def _helpers() -> ModuleType:
-    name = "commonly_registry_test_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("agent_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _helpers()
 commonly_plugins, commonly_settings, registry = h.commonly_plugins, h.commonly_settings, h.registry
 EVENT_KEYS = {"id", "_id", "agentName", "instanceId", "podId", "type", "payload", "status", "attempts", "createdAt",
               "claimedAt", "deliveredAt", "delivery"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import random
 import socket
@@ -19,28 +18,16 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import commonly_registry
 import httpx
 import pytest
+import registry_test_helpers as h  # loaded by conftest.py from agent_helpers.py
 import socketio
 from commonly_registry import events as registry_events
 from commonly_registry.models import AgentEvent
 
-
-def _helpers() -> ModuleType:
-    name = "commonly_registry_test_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("agent_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _helpers()
 commonly_plugins, registry = h.commonly_plugins, h.registry
 HELPERS = Path(__file__).with_name("agent_helpers.py")
 EVENTS = 1_000
