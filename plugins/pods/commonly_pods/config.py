@@ -18,6 +18,7 @@ class PodsConfig:
     llm_timeout: float
     idempotency_hours: float
     asset_max_chars: int
+    cache_seconds: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PodsConfig:
@@ -29,6 +30,7 @@ class PodsConfig:
             llm_timeout=settings.get_float("COMMONLY_LLM_TIMEOUT", 30.0),
             idempotency_hours=settings.get_float("COMMONLY_IDEMPOTENCY_HOURS", 24.0),
             asset_max_chars=settings.get_int("COMMONLY_ASSET_MAX_CHARS", 200_000),
+            cache_seconds=settings.get_float("COMMONLY_PODS_CACHE_SECONDS", 10.0),
         )
 
 

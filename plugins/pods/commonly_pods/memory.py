@@ -18,6 +18,7 @@ from tortoise.transactions import in_transaction
 
 from commonly_kernel import Actor, Forbidden, Kernel, NotFound, RuleRefused
 
+from .cache import POD_CHANGED
 from .models import Pod, PodAsset
 from .pods import PodAccess
 
@@ -81,6 +82,7 @@ async def create_asset(kernel: Kernel, granted: PodAccess, fields: dict[str, Any
             created_by_type="agent" if actor.kind == "agent" or actor.is_bot else "human", **fields,
         )
         await _bump(granted.pod)
+    await _announce(kernel, granted.pod)
     await kernel.hooks.asset_saved(asset)
     return asset
 
@@ -97,6 +99,7 @@ async def update_asset(kernel: Kernel, granted: PodAccess, asset: PodAsset, chan
     async with in_transaction():
         await asset.save()
         await _bump(granted.pod)
+    await _announce(kernel, granted.pod)
     await _saved_or_archived(kernel, asset)
     return asset
 
@@ -107,6 +110,7 @@ async def delete_asset(kernel: Kernel, granted: PodAccess, asset: PodAsset) -> N
     async with in_transaction():
         await asset.delete()
         await _bump(granted.pod)
+    await _announce(kernel, granted.pod)
     await kernel.hooks.asset_deleted(asset)
 
 
@@ -118,6 +122,7 @@ async def save_generated(kernel: Kernel, pod: Pod, assets: list[dict[str, Any]],
         created = [await PodAsset.create(pod_id=pod.id, created_by_type="system", scope="pod", **fields)
                    for fields in assets]
         await _bump(pod)
+    await _announce(kernel, pod)
     for asset in stale:
         asset.status = "archived"
         await kernel.hooks.asset_deleted(asset)
@@ -146,6 +151,7 @@ async def put_asset(kernel: Kernel, pod: Pod, *, match: dict[str, Any], fields: 
         else:
             await asset.update_from_dict(fields).save()
         await _bump(pod)
+    await _announce(kernel, pod)
     await kernel.hooks.asset_saved(asset)
     return asset
 
@@ -156,6 +162,7 @@ async def archive_asset(kernel: Kernel, pod: Pod, asset: PodAsset) -> PodAsset:
         asset.status = "archived"
         await asset.save(update_fields=["status", "updated_at"])
         await _bump(pod)
+    await _announce(kernel, pod)
     await _saved_or_archived(kernel, asset)
     return asset
 
@@ -188,6 +195,11 @@ def _scope_metadata_of(asset: PodAsset) -> dict[str, Any]:
 
 async def _bump(pod: Pod) -> None:
     await Pod.filter(id=pod.id).update(memory_version=F("memory_version") + 1)
+
+
+async def _announce(kernel: Kernel, pod: Pod) -> None:
+    """After the write commits: cached copies of the pod row (which carry its memory_version) go."""
+    await kernel.broadcast.publish(POD_CHANGED, str(pod.id))
 
 
 # -- reads -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from commonly_kernel import Actor, Conflict, Forbidden, Kernel, NotFound, RuleRefused, ValidationFailed, fetch_all
 
+from .cache import CACHE, MESSAGES_CHANGED
 from .models import IdempotencyKey, Message, Pod
 from .pods import PodAccess
 
@@ -68,6 +69,7 @@ async def post_message(kernel: Kernel, pod: Pod, author: Actor, content: str, *,
             raise Conflict("A request with this Idempotency-Key is still running; retry.",
                            code="idempotency_in_progress") from None
         return replay, False
+    await kernel.broadcast.publish(MESSAGES_CHANGED, str(pod.id))
     message = (await serialize(kernel, [_row(record)]))[0]
     await publish(kernel, pod, message)
     await kernel.hooks.message_created(message, pod)
@@ -156,6 +158,20 @@ async def page(kernel: Kernel, pod: Pod, *, before: int | None, after: int | Non
     return await serialize(kernel, rows), (rows[0]["id"] if more else None)
 
 
+async def rendered_page(kernel: Kernel, pod: Pod, *, before: int | None, after: int | None,
+                        limit: int) -> tuple[bytes, int | None]:
+    """``page`` as JSON bytes, from this process's cache while no message of the pod changed."""
+    key = (str(pod.id), before, after, limit)
+    cached = CACHE.page(key)
+    if cached is not None:
+        return cached
+    version = CACHE.version(str(pod.id))
+    found, cursor = await page(kernel, pod, before=before, after=after, limit=limit)
+    body = json.dumps(found, ensure_ascii=False, separators=(",", ":")).encode()
+    CACHE.keep_page(key, version, body, cursor)
+    return body, cursor
+
+
 async def delete_message(kernel: Kernel, granted: PodAccess, message_id: int) -> None:
     """Authors delete their own messages; pod admins anyone's."""
     message = await Message.get_or_none(id=message_id, pod_id=granted.pod.id)
@@ -164,6 +180,7 @@ async def delete_message(kernel: Kernel, granted: PodAccess, message_id: int) ->
     if str(message.user_id) != granted.actor.id and not granted.acts_as_admin:
         raise Forbidden("Only the author or the pod's admin may delete this message.", code="not_allowed")
     await message.delete()
+    await kernel.broadcast.publish(MESSAGES_CHANGED, str(granted.pod.id))
     await kernel.realtime.emit("messageDeleted", {"podId": str(granted.pod.id), "messageId": message_id},
                                room=room(granted.pod.id))
 

@@ -8,6 +8,7 @@ from commonly_kernel import Actor, Job, Kernel, Models, Settings, SocketHandler,
 from commonly_kernel.realtime import Realtime
 
 from . import messages, routes
+from .cache import CACHE, MESSAGES_CHANGED, POD_CHANGED
 from .config import config_for
 from .pods import MEMBER_LEFT
 from .state import state_for, state_of
@@ -47,6 +48,9 @@ def commonly_startup(kernel: Kernel) -> None:
     sockets = state_of(kernel).sockets
     sockets.bind(kernel)
     kernel.broadcast.subscribe(MEMBER_LEFT, sockets.member_left)
+    CACHE.ttl = config_for(kernel.settings).cache_seconds
+    kernel.broadcast.subscribe(POD_CHANGED, CACHE.pod_changed)
+    kernel.broadcast.subscribe(MESSAGES_CHANGED, CACHE.messages_changed)
 
 
 @hookimpl

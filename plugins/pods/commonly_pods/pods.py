@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 
 from commonly_kernel import Actor, Forbidden, Kernel, NotFound, RuleRefused, fetch_all
 
+from .cache import CACHE, POD_CHANGED
 from .models import Message, Pod, PodAsset, PodMember
 
 Need = Literal["see", "read", "admin"]
@@ -78,11 +79,16 @@ async def _pod_and_role(pod_id: object, user_id: str) -> tuple[Pod | None, str |
     parsed, user = parse_pod_id(pod_id), parse_pod_id(user_id)
     if parsed is None:
         return None, None
-    rows = await fetch_all(_POD_AND_ROLE, [str(user or ""), str(parsed)])
-    if not rows:
-        return None, None
-    row = rows[0]
-    role = row.pop("member_role")
+    cached = CACHE.access(str(parsed), str(user))
+    if cached is None:
+        rows = await fetch_all(_POD_AND_ROLE, [str(user or ""), str(parsed)])
+        if not rows:
+            return None, None
+        row = rows[0]
+        role = row.pop("member_role")
+        CACHE.keep_access(str(parsed), str(user), row, role)
+    else:
+        row, role = cached
     return Pod._init_from_db(**row), role  # a full row: Tortoise builds the instance as a query would
 
 
@@ -149,7 +155,7 @@ async def create_pod(kernel: Kernel, creator_id: str, *, name: str, description:
     return pod
 
 
-async def update_pod(granted: PodAccess, changes: dict[str, object]) -> Pod:
+async def update_pod(kernel: Kernel, granted: PodAccess, changes: dict[str, object]) -> Pod:
     pod = granted.pod
     if "type" in changes and changes["type"] != pod.type and "agent-admin" in (changes["type"], pod.type):
         raise RuleRefused("A pod cannot become, or stop being, an agent-admin DM pod.", code="invalid_type")
@@ -157,6 +163,7 @@ async def update_pod(granted: PodAccess, changes: dict[str, object]) -> Pod:
         setattr(pod, field, value)
     if changes:
         await pod.save(update_fields=[*changes, "updated_at"])
+        await kernel.broadcast.publish(POD_CHANGED, str(pod.id))
     return pod
 
 
@@ -167,6 +174,7 @@ async def delete_pod(kernel: Kernel, pod: Pod) -> None:
         await PodAsset.filter(pod_id=pod.id).delete()
         await PodMember.filter(pod_id=pod.id).delete()
         await pod.delete()
+    await kernel.broadcast.publish(POD_CHANGED, str(pod.id))
     await kernel.hooks.pod_deleted(str(pod.id))
 
 
@@ -178,6 +186,7 @@ async def add_member(kernel: Kernel, pod: Pod, user_id: str, role: str = "member
     except IntegrityError:  # a concurrent join won the race: the user is in
         created = False
     if created:
+        await kernel.broadcast.publish(POD_CHANGED, str(pod.id))
         await kernel.hooks.pod_member_changed(pod, user_id, "joined")
     return created
 
@@ -210,6 +219,7 @@ async def remove_member(kernel: Kernel, pod: Pod, user_id: str, *, change: str =
         raise RuleRefused("The pod's creator cannot be removed.", code="creator_cannot_be_removed")
     removed = await PodMember.filter(pod_id=pod.id, user_id=user_id).delete()
     if removed:
+        await kernel.broadcast.publish(POD_CHANGED, str(pod.id))
         await kernel.broadcast.publish(MEMBER_LEFT, f"{pod.id} {user_id}")
         await kernel.hooks.pod_member_changed(pod, user_id, change)
     return bool(removed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, request
 from quart_schema import document_response, tag_blueprint, validate_querystring, validate_request, validate_response
 
 from commonly_kernel import (
@@ -113,7 +113,8 @@ async def get_pod(pod_id: str) -> dict[str, Any]:
 async def update_pod(pod_id: str, data: PodUpdate) -> dict[str, Any]:
     """Rename or reconfigure a pod (its admin or a global admin)."""
     granted = await pods.access(pod_id, current_actor(), "admin")
-    return await _describe(await pods.update_pod(granted, data.model_dump(exclude_unset=True, exclude_none=True)))
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    return await _describe(await pods.update_pod(kernel(), granted, changes))
 
 
 @blueprint.delete("/api/pods/<pod_id>")
@@ -175,13 +176,11 @@ async def list_messages(pod_id: str, query_args: MessageQuery) -> Response:
     if query_args.before is not None and query_args.after is not None:
         raise BadRequest("Use `before` or `after`, not both.", code="validation_error")
     granted = await pods.access(pod_id, current_actor(), "read")
-    found, cursor = await messages.page(kernel(), granted.pod, before=query_args.before, after=query_args.after,
-                                        limit=query_args.limit)
-    # Built here, already in wire form: quart-schema would build a TypeAdapter for the list on
-    # every request (the shape is still documented above and checked by the suite).
-    response = current_app.json.response(found)
-    response.headers.update(_next_cursor(cursor))
-    return response
+    body, cursor = await messages.rendered_page(kernel(), granted.pod, before=query_args.before,
+                                                after=query_args.after, limit=query_args.limit)
+    # Already JSON: quart-schema would build a TypeAdapter for the list on every request (the
+    # shape is still documented above and checked by the suite).
+    return Response(body, content_type="application/json", headers=_next_cursor(cursor))
 
 
 @blueprint.post("/api/pods/<pod_id>/messages")

@@ -108,3 +108,26 @@ async def test_remove_member(client, make_user, make_pod, join_pod, hooks, asser
     assert await PodMember.filter(pod_id=pod["id"]).count() == 1
     # removed members may join an open pod again
     assert (await join_pod(bob, pod))["memberCount"] == 2
+
+
+async def test_cached_reads_follow_every_change(client, make_user, make_pod, join_pod, post_message, assert_error):
+    """Pages and the caller's access are kept per process; each change drops them at once."""
+    alice, bob = await make_user(), await make_user()
+    pod = await make_pod(alice)
+    await join_pod(bob, pod)
+    url = f"/api/pods/{pod['id']}/messages"
+    await post_message(alice, pod, "one")
+    for _ in range(2):  # the second read is answered from the cache
+        assert [m["content"] for m in (await client.get(url, headers=bob.headers)).json()] == ["one"]
+    second = await post_message(alice, pod, "two")
+    assert [m["content"] for m in (await client.get(url, headers=bob.headers)).json()] == ["one", "two"]
+    deleted = await client.delete(f"{url}/{second['id']}", headers=alice.headers)
+    assert deleted.status_code == 200
+    assert [m["content"] for m in (await client.get(url, headers=bob.headers)).json()] == ["one"]
+    renamed = await client.put(f"/api/pods/{pod['id']}", json={"joinPolicy": "invite-only"}, headers=alice.headers)
+    assert renamed.status_code == 200
+    removed = await client.delete(f"/api/pods/{pod['id']}/members/{bob.id}", headers=alice.headers)
+    assert removed.status_code == 200
+    assert_error(await client.get(url, headers=bob.headers), 404, "pod_not_found")  # invite-only, not a member
+    assert (await client.delete(f"/api/pods/{pod['id']}", headers=alice.headers)).status_code == 200
+    assert_error(await client.get(url, headers=alice.headers), 404, "pod_not_found")
