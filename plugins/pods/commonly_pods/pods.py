@@ -80,16 +80,18 @@ async def _pod_and_role(pod_id: object, user_id: str) -> tuple[Pod | None, str |
     if parsed is None:
         return None, None
     cached = CACHE.access(str(parsed), str(user))
-    if cached is None:
-        rows = await fetch_all(_POD_AND_ROLE, [str(user or ""), str(parsed)])
-        if not rows:
-            return None, None
-        row = rows[0]
-        role = row.pop("member_role")
-        CACHE.keep_access(str(parsed), str(user), row, role)
-    else:
-        row, role = cached
-    return Pod._init_from_db(**row), role  # a full row: Tortoise builds the instance as a query would
+    if cached is not None:
+        values, role = cached
+        return Pod._init_from_db(**values), role
+    rows = await fetch_all(_POD_AND_ROLE, [str(user or ""), str(parsed)])
+    if not rows:
+        return None, None
+    row = rows[0]
+    role = row.pop("member_role")
+    pod = Pod._init_from_db(**row)  # a full row: Tortoise builds the instance as a query would
+    # Kept as Python values (SQLite gives text timestamps): a cached read parses nothing.
+    CACHE.keep_access(str(parsed), str(user), {column: getattr(pod, column) for column in row}, role)
+    return pod, role
 
 
 async def access(pod_id: object, actor: Actor, need: Need = "read") -> PodAccess:
