@@ -84,18 +84,6 @@ def commonly_settings(tmp_path: Path, extra_settings: dict[str, Any]) -> dict[st
 
 
 @pytest.fixture
-def make_pod(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
-    """``await make_pod(owner, name="Pod", **fields)``: POST /api/pods, returns the created pod."""
-
-    async def create(owner: Any, name: str = "Pod", **fields: Any) -> dict[str, Any]:
-        response = await client.post("/api/pods", json={"name": name, **fields}, headers=owner.headers)
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    return create
-
-
-@pytest.fixture
 def join_pod(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
     """``await join_pod(user, pod)``: POST /api/pods/:id/join, which must succeed."""
 

@@ -5,26 +5,18 @@ registry's agent tokens, an embedder wrapper that counts model calls, and API he
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from commonly_auth.models import User
-from commonly_auth.service import hash_password, issue_token
-from commonly_auth.testing import TestUser
 from commonly_pods import add_member, get_pod
+from commonly_pods.testing import AgentTokens, TestAgent
 from commonly_vector_index.embedding import SentenceTransformerEmbedder
 
-from commonly_kernel import Actor, hookimpl
-
-PASSWORD = "correct horse"
-_password_hashes: list[str] = []
-_numbers = itertools.count(1)
+from commonly_kernel import hookimpl
 
 #: Fast settings: the worker polls often, failed jobs retry at once, a rebuild waits for the queue.
 FAST = {"COMMONLY_VECTOR_POLL_SECONDS": "0.1", "COMMONLY_VECTOR_RETRY_SECONDS": "0",
@@ -32,22 +24,6 @@ FAST = {"COMMONLY_VECTOR_POLL_SECONDS": "0.1", "COMMONLY_VECTOR_RETRY_SECONDS": 
 
 
 # -- plugins standing in for others ----------------------------------------------------------------
-
-
-class AgentTokens:
-    """The registry's part until it exists: ``agent:<userId>:<agentName>:<instanceId>:<scopes>``
-    (scopes comma-separated; none = unrestricted) is an agent actor acting as that bot user."""
-
-    name = "test-agent-tokens"
-
-    @hookimpl
-    def commonly_actor_from_token(self, token: str, settings: Any) -> Actor | None:
-        if not token.startswith("agent:"):
-            return None
-        _, user_id, agent_name, instance_id, scopes = token.split(":", 4)
-        return Actor(id=user_id, kind="agent", username=agent_name, is_bot=True,
-                     scopes=frozenset(scope for scope in scopes.split(",") if scope),
-                     claims={"agentName": agent_name, "instanceId": instance_id})
 
 
 class CountingEmbedder:
@@ -105,68 +81,6 @@ def commonly_settings() -> dict[str, Any]:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def make_user(live_server: Any) -> Callable[..., Awaitable[TestUser]]:
-    """Real accounts and tokens; the password is hashed once per session (argon2 is slow)."""
-    settings = live_server.app.kernel.settings
-
-    async def create(username: str | None = None, role: str = "user", is_bot: bool = False) -> TestUser:
-        if not _password_hashes:
-            _password_hashes.append(await hash_password(PASSWORD))
-        username = username or f"member{next(_numbers)}"
-        user = await User.create(username=username, username_key=username.lower(), email=f"{username}@example.com",
-                                 password_hash=_password_hashes[0], role=role, verified=True, is_bot=is_bot)
-        return TestUser(user, PASSWORD, issue_token(user, settings))
-
-    return create
-
-
-@dataclass
-class TestAgent:
-    """An agent instance acting as a bot user through a test token."""
-
-    __test__ = False
-
-    user: Any
-    agent_name: str
-    instance_id: str
-    scopes: tuple[str, ...]
-
-    @property
-    def id(self) -> str:
-        return self.user.id
-
-    @property
-    def headers(self) -> dict[str, str]:
-        token = f"agent:{self.user.id}:{self.agent_name}:{self.instance_id}:{','.join(self.scopes)}"
-        return {"Authorization": f"Bearer {token}"}
-
-    def with_scopes(self, *scopes: str) -> TestAgent:
-        return TestAgent(self.user, self.agent_name, self.instance_id, scopes)
-
-    def as_instance(self, instance_id: str) -> TestAgent:
-        return TestAgent(self.user, self.agent_name, instance_id, self.scopes)
-
-
-@pytest.fixture
-def make_agent(make_user: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[TestAgent]]:
-    async def create(agent_name: str = "helper", instance_id: str = "default",
-                     scopes: tuple[str, ...] = ()) -> TestAgent:
-        return TestAgent(await make_user(is_bot=True), agent_name, instance_id, tuple(scopes))
-
-    return create
-
-
-@pytest.fixture
-def make_pod(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
-    async def create(owner: Any, name: str = "Pod", **fields: Any) -> dict[str, Any]:
-        response = await client.post("/api/pods", json={"name": name, **fields}, headers=owner.headers)
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    return create
 
 
 @pytest.fixture
