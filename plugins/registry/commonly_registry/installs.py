@@ -161,10 +161,6 @@ async def uninstall(kernel: Kernel, installation: Installation) -> Installation:
     return installation
 
 
-async def active_in_pod(pod_id: object) -> list[Installation]:
-    return await Installation.filter(pod_id=pod_id, status="active").order_by("created_at")
-
-
 async def describe(installations: list[Installation], icons: dict[str, str] | None = None,
                    registry_icons: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Installations as the wire shows them (bot users loaded in one query)."""
