@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Coroutine, Iterable, Sequence
@@ -139,9 +140,18 @@ def _install_lifecycle(kernel: Kernel) -> None:
             raise
         if kernel.settings.scheduler_enabled:
             kernel.scheduler.start(kernel)
+        if kernel.settings.gc_freeze:
+            # What is alive now (modules, schemas, ORM metadata, plugin state: ~100k objects) lives
+            # as long as the process. Left in the collector's care, every full collection walks all
+            # of it: a 70-100 ms pause, a few times a minute under socket traffic, which was most
+            # of the realtime p99. Frozen, a full collection walks only what came later.
+            gc.collect()
+            gc.freeze()
 
     @kernel.quart.after_serving
     async def stop() -> None:
+        if kernel.settings.gc_freeze:
+            gc.unfreeze()
         await kernel.scheduler.stop()
         await kernel.drain()
         await kernel.hooks.shutdown(kernel)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
 
 from .auth import Actor, token_from_headers
 from .errors import HTTPError, StartupError, error_envelope
@@ -35,7 +37,7 @@ class Realtime:
     def __init__(self, settings: Settings, hooks: Hooks) -> None:
         self._settings = settings
         self._hooks = hooks
-        manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+        manager = RedisFanout(settings.redis_url) if settings.redis_url else DirectFanout()
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -132,6 +134,40 @@ class Realtime:
             return envelope
 
         return run
+
+
+class DirectFanout(socketio.AsyncManager):
+    """python-socketio's local delivery, one recipient after another instead of a task each.
+
+    The stock manager spawns a task per recipient and waits for all of them. Putting a packet on
+    an engine.io socket's queue never waits (the queue is unbounded), so the tasks buy nothing and
+    cost a fifth of a pod message's fan-out; and because delivery now finishes before the emit
+    returns, a message's two emits (``message`` and ``newMessage``) reach each socket's queue
+    together and its writer wakes once for both, not twice. Emits that ask for acks keep the
+    stock path (each recipient gets its own ack id).
+    """
+
+    async def emit(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None,
+                   callback: Any = None, to: Any = None, **kwargs: Any) -> None:
+        if callback is not None or namespace not in self.rooms:
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to,
+                               **kwargs)
+            return
+        # The argument rules of AsyncManager.emit: a tuple is several arguments, None is none.
+        arguments = list(data) if isinstance(data, tuple) else [] if data is None else [data]
+        skipped = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *arguments]).encode()
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, part)
+                   for part in (encoded if isinstance(encoded, list) else [encoded])]
+        for sid, eio_sid in self.get_participants(namespace, to or room):
+            if sid not in skipped:
+                for part in packets:
+                    await self.server._send_eio_packet(eio_sid, part)
+
+
+class RedisFanout(socketio.AsyncRedisManager, DirectFanout):
+    """Across processes through Redis; each process delivers its share as ``DirectFanout`` does
+    (the pub/sub manager's local delivery calls the next ``emit`` in this order)."""
 
 
 def _refusal(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:

@@ -146,6 +146,11 @@ class Settings:
         return self.get_bool("COMMONLY_SCHEDULER", True)
 
     @property
+    def gc_freeze(self) -> bool:
+        """Whether startup's objects are moved out of the garbage collector's reach (see app.py)."""
+        return self.get_bool("COMMONLY_GC_FREEZE", True)
+
+    @property
     def gzip_min_bytes(self) -> int:
         return self.get_int("COMMONLY_GZIP_MIN_BYTES", 1024)
 

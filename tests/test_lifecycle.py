@@ -4,6 +4,7 @@ server's lifetime with the database open."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 
 import httpx
@@ -95,3 +96,15 @@ async def test_shutdown_failure_logged_others_still_run(make_app, caplog):
             pass
     assert "sync shutdown" in events and "async shutdown 1" in events
     assert "plugin 'fails' failed in commonly_shutdown" in caplog.text
+
+
+async def test_startup_objects_frozen_out_of_the_collector_until_shutdown(make_app):
+    app = make_app(COMMONLY_GC_FREEZE="1")
+    async with serve(app):
+        assert gc.get_freeze_count() > 10_000  # the app's modules, schemas and models
+    assert gc.get_freeze_count() == 0
+
+
+async def test_collector_left_alone_when_freezing_is_off(make_app):
+    async with serve(make_app(COMMONLY_GC_FREEZE="0")):
+        assert gc.get_freeze_count() == 0

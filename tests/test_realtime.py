@@ -42,6 +42,15 @@ class Chat:
                                 skip_sid=sid)
             return {"ok": True}
 
+        async def burst(sid, data):
+            room = f"pod:{data['pod']}"
+            await realtime.emit("first", {"n": 1}, room=room)
+            await realtime.emit("pair", ("left", 2), room=room)  # a tuple is two arguments
+            await realtime.emit("nothing", None, room=room)  # None is no argument
+            await realtime.emit("others", {"n": 3}, room=room, skip_sid=[sid])
+            await realtime.emit("direct", {"n": 4}, to=sid)
+            return {"ok": True}
+
         async def hidden(sid, data):
             raise NotFound("No such pod.", code="pod_not_found", details={"pod": "p1"})
 
@@ -55,6 +64,7 @@ class Chat:
             SocketHandler("whoami", whoami),
             SocketHandler("join", join),
             SocketHandler("say", say),
+            SocketHandler("burst", burst),
             SocketHandler("hidden", hidden),
             SocketHandler("crash", crash),
             SocketHandler("ping", ping, namespace="/agents"),
@@ -169,6 +179,30 @@ async def test_socket_rooms(connect_socket):
     assert alice.received == [] and carol.received == []
 
 
+async def test_room_emits_keep_order_arguments_and_skips(connect_socket):
+    """Room emits go out one recipient after another (kernel.realtime.DirectFanout): in order,
+    with python-socketio's argument rules, skipping whom they are told to skip."""
+    alice, bob = await connect_socket("user-alice"), await connect_socket("user-bob")
+    got: dict[str, list[tuple]] = {"alice": [], "bob": []}
+    for name, sio in (("alice", alice), ("bob", bob)):
+        for event in ("first", "pair", "nothing", "others", "direct"):
+            sio.on(event, lambda *args, name=name, event=event: got[name].append((event, *args)))
+        assert await sio.call("join", {"pod": "p9"}, timeout=5) == {"joined": "p9"}
+    assert await alice.call("burst", {"pod": "p9"}, timeout=5) == {"ok": True}
+    await wait_for(lambda: len(got["alice"]) == 4 and len(got["bob"]) == 4)
+    assert got["alice"] == [("first", {"n": 1}), ("pair", "left", 2), ("nothing",), ("direct", {"n": 4})]
+    assert got["bob"] == [("first", {"n": 1}), ("pair", "left", 2), ("nothing",), ("others", {"n": 3})]
+
+
+async def test_emit_with_ack_to_one_client(app, connect_socket):
+    """An emit that asks for an ack keeps python-socketio's own path (an ack id per recipient)."""
+    sio = await connect_socket("user-ack")
+    sio.on("ask", lambda data: {"answer": data["q"] * 2})
+    sid = next(iter(app.kernel.realtime.sio.manager.get_participants("/", None)))[0]
+    answer = await app.kernel.realtime.sio.call("ask", {"q": 21}, to=sid, timeout=5)
+    assert answer == {"answer": 42}
+
+
 async def test_socket_namespace_authenticated_too(connect_socket, chat):
     with pytest.raises(socketio.exceptions.ConnectionError):
         await connect_socket(None, namespace="/agents")
@@ -187,7 +221,7 @@ async def test_socket_disconnected_hook(connect_socket, chat):
 
 async def test_socket_events_listed(app):
     assert app.kernel.realtime.events[("/agents", "ping")] == "chat"
-    assert len(app.kernel.realtime.events) == 6
+    assert len(app.kernel.realtime.events) == 7
 
 
 async def test_socket_connected_hook_may_refuse(live_server, connect_socket, chat):
