@@ -23,9 +23,10 @@ async def enqueue_event(kernel: Kernel, *, agent_name: str, pod_id: str, event_t
                         payload: dict[str, Any], instance_id: str | None = None) -> AgentEvent:
     """Queue an event for an agent installed in a pod (``instance_id`` picks the instance, with the
     same rule as the routes); 404 ``installation_not_found`` when it is not installed there."""
-    from . import events, installs
+    from . import events
+    from .state import state_of
 
-    installation = await installs.resolve(pod_id, agent_name, instance_id)
+    installation = await state_of(kernel).installations.resolve(pod_id, agent_name, instance_id)
     if installation.status != "active":
         raise NotFound(f"{agent_name} is paused in this pod.", code="installation_not_found")
     return await events.enqueue(kernel, agent_name=installation.agent_name, instance_id=installation.instance_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +21,7 @@ from .catalog import NAME
 from .models import AgentEvent, AgentIdentity, Installation
 
 INSTALLED = ("active", "paused")
+CACHE_SECONDS = 5.0  # as long as the token cache: both are evicted by the same broadcast
 USERNAME_LIMIT = 50
 INSTANCE_LIMIT = 80  # the instance_id columns' size
 IDENTITY_ATTEMPTS = 5
@@ -57,6 +59,29 @@ async def resolve(pod_id: object, agent_name: str, instance_id: str | None) -> I
         raise NotFound(f"{agent_name} is not installed in this pod.", code="installation_not_found")
     raise BadRequest(f"Several instances of {agent_name} are installed here; name one with instanceId.",
                      code="instance_required")
+
+
+class InstallationCache:
+    """``resolve`` answers kept per process for a few seconds: other plugins enqueue events for the
+    same installations all day, and the lookup was two thirds of an enqueue. Any change to
+    installations empties it in every process at once (``tokens.TOKENS_CHANGED``)."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str, str | None], tuple[Installation, float]] = {}
+
+    async def resolve(self, pod_id: object, agent_name: str, instance_id: str | None) -> Installation:
+        key = (str(pod_id), agent_name, instance_id)
+        hit = self._found.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        installation = await resolve(pod_id, agent_name, instance_id)
+        if len(self._found) > 10_000:
+            self._found.clear()
+        self._found[key] = (installation, time.monotonic() + CACHE_SECONDS)
+        return installation
+
+    def clear(self, _note: Any = None) -> None:
+        self._found.clear()
 
 
 async def identity_for(agent_name: str, instance_id: str) -> AgentIdentity:

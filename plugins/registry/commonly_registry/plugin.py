@@ -59,6 +59,7 @@ async def commonly_startup(kernel: Kernel) -> None:
     state.sockets.bind(kernel)
     kernel.broadcast.subscribe(events.EVENT_READY, state.sockets.event_ready)
     kernel.broadcast.subscribe(tokens.TOKENS_CHANGED, tokens.cache_for(kernel.settings).clear)
+    kernel.broadcast.subscribe(tokens.TOKENS_CHANGED, state.installations.clear)
     await service.ensure_default_gateway()
 
 
@@ -84,6 +85,13 @@ async def commonly_comment_created(comment: Any, post: Any, mentions: list[str],
 async def commonly_socket_connected(realtime: Realtime, sid: str, actor: Actor, namespace: str) -> None:
     if namespace == "/agents":
         await state_for(realtime).sockets.connected(sid, actor)
+
+
+@hookimpl
+async def commonly_pod_deleted(pod_id: str, kernel: Kernel) -> None:
+    """The pod's installations went with it (a database cascade): forget cached ones and the
+    tokens' reach into it, in every process."""
+    await tokens.changed(kernel)
 
 
 @hookimpl

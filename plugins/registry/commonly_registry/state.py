@@ -1,5 +1,6 @@
-"""What the registry keeps per app: the catalog and the agent sockets (the token → actor cache is
-per settings object, in ``tokens``: the actor hook sees only the settings)."""
+"""What the registry keeps per app: the catalog, the agent sockets and the installations other
+plugins enqueue for (the token → actor cache is per settings object, in ``tokens``: the actor hook
+sees only the settings)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from commonly_kernel import Kernel
 from commonly_kernel.realtime import Realtime
 
 from .catalog import Catalog
+from .installs import InstallationCache
 from .push import AgentSockets
 
 _states: WeakKeyDictionary[Realtime, RegistryState] = WeakKeyDictionary()
@@ -18,6 +20,7 @@ class RegistryState:
     def __init__(self, realtime: Realtime) -> None:
         self.catalog = Catalog()
         self.sockets = AgentSockets(realtime)
+        self.installations = InstallationCache()
 
 
 def state_for(realtime: Realtime) -> RegistryState:

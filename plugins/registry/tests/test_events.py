@@ -507,6 +507,30 @@ async def test_public_enqueue_service(registry):
                                               instance_id="nope", event_type="curate", payload={})
 
 
+async def test_public_enqueue_service_forgets_what_changed(registry):
+    """The service keeps installations for a few seconds; uninstalling or deleting the pod
+    forgets them at once (404, never an event for a pod that is gone)."""
+    alice = await registry.user()
+    pod, other = await registry.pod(alice), await registry.pod(alice)
+    await registry.agent(alice, pod, "summarizer")
+    await registry.agent(alice, other, "summarizer")
+
+    async def enqueue(where):
+        return await commonly_registry.enqueue_event(registry.kernel, agent_name="summarizer", pod_id=where["id"],
+                                                     event_type="curate", payload={})
+
+    await enqueue(pod)  # now cached
+    h.expect(await registry.http.delete(f"/api/registry/agents/summarizer/pods/{pod['id']}",
+                                        headers=alice.headers), 200)
+    with pytest.raises(NotFound):
+        await enqueue(pod)
+    await enqueue(other)  # now cached
+    h.expect(await registry.http.delete(f"/api/pods/{other['id']}", headers=alice.headers), 200)
+    with pytest.raises(NotFound):
+        await enqueue(other)
+    assert await AgentEvent.all().count() == 0
+
+
 async def test_dev_route_queues_any_event_for_pod_members_only(registry):
     alice, mallory = await registry.user(), await registry.user()
     pod = await registry.pod(alice, joinPolicy="invite-only")
