@@ -206,7 +206,7 @@ def main() -> int:
         "machine": {**bh.machine_info(None), "load_generator": "httpx + python-socketio"},
         "settings": {"agents": AGENTS, "mentions": args.mentions, "fanout_messages": args.fanout,
                      "warmup": args.warmup, "pinned": pin,
-                     "server": "uvicorn, 1 worker, plugins auth,pods,registry, rate limits off"},
+                     "server": "uvicorn on uvloop, 1 worker, plugins auth,pods,registry, rate limits off"},
         "targets": {"single_p99_ms_max": P99_TARGET_MS},
         "suites": [],
     }

@@ -7,8 +7,9 @@ Run from the repository root::
     COMMONLY_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/registry_queue.py        # SQLite, then PostgreSQL too
 
-For each database it starts one server process (uvicorn, 1 worker, plugins ``auth``, ``pods``,
-``registry``, rate limits off, pinned to CPU 1; this script runs on CPU 0) with one extra route,
+For each database it starts one server process (uvicorn on uvloop, as ``commonly serve`` runs; 1
+worker; plugins ``auth``, ``pods``, ``registry``; rate limits off; pinned to CPU 1; this script
+runs on CPU 0) with one extra route,
 ``POST /bench/enqueue {podId, agentName, instanceId, count}``, that calls the registry's public
 service ``commonly_registry.enqueue_event`` ``count`` times in-process — what other plugins do
 (100 calls a request, one producer per instance, so 4 requests in flight). It installs
@@ -27,7 +28,10 @@ Phases (each leaves the queue empty; checked): **enqueue_only** (no consumers), 
 (a full queue, filled untimed, drained: for ``socket`` from connect to the last ack answer),
 **end_to_end** (producer and consumers together, first enqueue to last ack) and **mentions** (end
 to end with pod messages as the producer: a person posts ``@worker-NN ...``, 4 in flight; the
-server CPU then includes posting the message). Every acked event must end ``delivered``.
+server CPU then includes posting the message). Every acked event must end ``delivered``. On a
+PostgreSQL server running without autovacuum (this machine's CI database is configured so), the
+queue table is vacuumed before each phase, as autovacuum would between bursts; the results record
+``vacuumed_between_phases``.
 
 Besides events/s it reads from ``/proc`` the server's CPU time (µs per event), PostgreSQL's (every
 ``postgres`` process; PostgreSQL runs only), this script's, and everyone else's (the machine is
@@ -142,7 +146,15 @@ def serve(port: int, database_url: str, data_dir: str, profile: str | None) -> N
             profiler.dump_stats(profile)
         await task
 
-    asyncio.run(run())
+    # The event loop `commonly serve` gets: uvicorn's "auto" picks uvloop when it is installed.
+    # (asyncio.run here would hand uvicorn the slower stdlib loop.)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run())
+    else:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(run())
 
 
 # -- the runner -----------------------------------------------------------------------------------
@@ -491,7 +503,11 @@ def run_suite(name: str, database_url: str | None, args: argparse.Namespace, ser
             # a warm-up, not recorded: every code path once
             asyncio.run(run_phase(setup, server.proc.pid, "end_to_end", "socket", 50))
             asyncio.run(run_phase(setup, server.proc.pid, "end_to_end", "http", 50))
+            vacuum = database_url is not None and asyncio.run(autovacuum_off(database_url))
+            results["vacuumed_between_phases"] = vacuum
             for phase, consumer in wanted:
+                if vacuum:
+                    asyncio.run(vacuum_queue(database_url))
                 if consumer == "http_batch" and not batch:
                     results["skipped"].append(f"{phase}/{consumer}: the server has no batch ack")
                     continue
@@ -524,6 +540,28 @@ def run_suite(name: str, database_url: str | None, args: argparse.Namespace, ser
             if client_cpu is not None:
                 os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     return results
+
+
+async def autovacuum_off(database_url: str) -> bool:
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1), timeout=10)
+    try:
+        return await connection.fetchval("SHOW autovacuum") == "off"
+    finally:
+        await connection.close(timeout=10)
+
+
+async def vacuum_queue(database_url: str) -> None:
+    """What autovacuum does to a queue table between bursts, for servers that run without it (a CI
+    database may): otherwise each phase pays for every earlier phase's dead rows."""
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1), timeout=10)
+    try:
+        await connection.execute("VACUUM ANALYZE registry_agent_event", timeout=300)
+    finally:
+        await connection.close(timeout=10)
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -594,7 +632,8 @@ def main() -> int:
         "settings": {"events": args.events, "mentions": args.mentions, "agents": args.agents,
                      "acks_in_flight_per_agent": ACKS_IN_FLIGHT, "producer_batch": PRODUCER_BATCH,
                      "posters": POSTERS, "fetch_limit": FETCH_LIMIT, "pinned": pin, "profile": args.profile,
-                     "server": "uvicorn, 1 worker, plugins auth,pods,registry + /bench/enqueue, rate limits off"},
+                     "server": "uvicorn on uvloop, 1 worker, plugins auth,pods,registry + /bench/enqueue, "
+                               "rate limits off"},
         "targets": {"events_per_s_postgresql_min": TARGET_EVENTS_PER_S},
         "suites": [],
     }

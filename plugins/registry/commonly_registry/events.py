@@ -46,6 +46,13 @@ _INSERT = (
     "INSERT INTO registry_agent_event (agent_name, instance_id, pod_id, type, payload, status, attempts, "
     "from_agent, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) RETURNING *"
 )
+# … and for a socket of this process: born claimed, as the claim would have made it.
+_INSERT_CLAIMED = (
+    "INSERT INTO registry_agent_event (agent_name, instance_id, pod_id, type, payload, status, attempts, "
+    "from_agent, created_at, claimed_at) VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?, ?) RETURNING *"
+)
+_UNCLAIM = ("UPDATE registry_agent_event SET status = 'pending', attempts = attempts - 1, claimed_at = NULL "
+            "WHERE id = ? AND status = 'claimed'")
 
 
 async def enqueue(kernel: Kernel, *, agent_name: str, instance_id: str, pod_id: object, event_type: str,
@@ -53,11 +60,25 @@ async def enqueue(kernel: Kernel, *, agent_name: str, instance_id: str, pod_id: 
                   installation: Installation | None = None) -> AgentEvent:
     """Queue an event for one agent instance and wake whoever can deliver it: the process holding
     its socket (a broadcast note) and its webhook, if it has one (after the response). Pass the
-    ``installation`` when you have it loaded: its webhook need not be looked up."""
-    rows = await fetch_all(_INSERT, [agent_name, instance_id, None if pod_id is None else str(pod_id), event_type,
-                                     json.dumps(payload, separators=(",", ":")), from_agent, now()])
+    ``installation`` when you have it loaded: its webhook need not be looked up.
+
+    When this process holds the instance's socket and is not catching up on older events, the
+    event is stored claimed and pushed at once: no note, no claim statement (an event that
+    trickles in would otherwise cost a claim of its own)."""
+    from .state import state_of  # the sockets live in the app's state, which imports this module
+
+    sockets = state_of(kernel).sockets
+    key = f"{agent_name}\t{instance_id}"
+    values = [agent_name, instance_id, None if pod_id is None else str(pod_id), event_type,
+              json.dumps(payload, separators=(",", ":")), from_agent, now()]
+    direct = sockets.can_push_now(key)
+    rows = await (fetch_all(_INSERT_CLAIMED, [*values, values[-1]]) if direct else fetch_all(_INSERT, values))
     event = AgentEvent._init_from_db(**rows[0])
-    await kernel.broadcast.publish(EVENT_READY, f"{agent_name}\t{instance_id}")
+    if not direct or not await sockets.push(key, event):
+        if direct:  # its socket left while it was stored: back to pending, for the next connection
+            await fetch_all(_UNCLAIM, [event.id])
+            event.status, event.attempts, event.claimed_at = "pending", 0, None
+        await kernel.broadcast.publish(EVENT_READY, key)
     if installation is not None:
         if webhooks.webhook_url(installation):
             kernel.spawn(webhooks.deliver(kernel, installation, event), name="registry.webhook")

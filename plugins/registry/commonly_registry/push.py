@@ -3,7 +3,9 @@ replayed on connect and new ones pushed as ``event`` (claimed exactly as a fetch
 ``ack {eventId, result?}`` acknowledges, ``subscribe {podIds}`` adds pods' live messages.
 
 Every process pushes to the sockets it holds: a new event is announced to all processes
-(``EVENT_READY``), and the one(s) holding that instance's sockets claim and push.
+(``EVENT_READY``), and the one(s) holding that instance's sockets claim and push. An event made
+in a process that holds one of its instance's sockets (and is not draining it) skips all that:
+it is stored claimed and pushed at once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from commonly_kernel.realtime import Realtime
 
 from . import events
 from .config import config_for
+from .models import AgentEvent
 from .wire import event_out
 
 log = logging.getLogger("commonly.registry.push")
@@ -72,6 +75,19 @@ class AgentSockets:
                 self._again.add(note)
             else:
                 self.kernel.spawn(self.drain(note), name="registry.push")
+
+    def can_push_now(self, key: str) -> bool:
+        """Whether a new event of this instance may go straight to a socket here: one is connected
+        and no drain is running (it would deliver older events after the new one)."""
+        return bool(self._sockets.get(key)) and key not in self._draining
+
+    async def push(self, key: str, event: AgentEvent) -> bool:
+        """Send a claimed event to the instance's newest socket here; False when none is left."""
+        sids = self._sockets.get(key)
+        if not sids:
+            return False
+        await self.realtime.emit("event", event_out(event), to=sids[-1], namespace=NAMESPACE)
+        return True
 
     async def drain(self, key: str, requeue: bool = False) -> None:
         """Claim and push this instance's pending events to its newest socket here, until none is left.

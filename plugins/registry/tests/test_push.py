@@ -3,6 +3,7 @@ like fetches, ``ack`` and ``subscribe`` over the socket."""
 
 from __future__ import annotations
 
+import commonly_registry
 import pytest
 import registry_test_helpers as h  # loaded by conftest.py from agent_helpers.py
 import socketio
@@ -92,6 +93,19 @@ async def test_new_events_are_pushed_live_and_claimed(registry, connect_socket):
     await registry.post(alice, pod, "@echo your turn")
     await wait_for(lambda: len(pushed(echo_sio)) == 1)
     assert len(pushed(sio)) == 1  # each instance gets only its own
+
+
+async def test_an_event_made_where_its_socket_is_connected_is_born_claimed(registry, connect_socket):
+    """No pending moment, no claim of its own: stored claimed (attempts 1) and pushed at once."""
+    _alice, pod, agent = await setup(registry)
+    sio = await connect_socket(agent.token, namespace=NAMESPACE, events=["event"])
+    # connected: the server's connect handler (and its replay drain) has finished
+    event = await commonly_registry.enqueue_event(registry.kernel, agent_name="helper", pod_id=pod["id"],
+                                                  event_type="curate", payload={"n": 1})
+    assert (event.status, event.attempts) == ("claimed", 1) and event.claimed_at is not None
+    await wait_for(lambda: len(pushed(sio)) == 1)
+    assert (pushed(sio)[0]["id"], pushed(sio)[0]["status"]) == (event.id, "claimed")
+    assert await registry.fetch(agent) == []
 
 
 async def test_ack_over_the_socket(registry, connect_socket):
