@@ -551,11 +551,11 @@ def code_info() -> dict[str, Any]:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10)
             if done.returncode == 0:
-                return done.stdout.strip()
+                return done.stdout.rstrip("\n")  # porcelain lines start with a space: keep it
         return None
 
-    changed = git("status", "--porcelain", "--", "commonly_kernel", "plugins", "pyproject.toml")
-    return {"commit": git("rev-parse", "--short", "HEAD"),
+    changed = git("status", "--porcelain", "--", "commonly_kernel", "plugins", "pyproject.toml", ":(exclude)*.md")
+    return {"commit": (git("rev-parse", "--short", "HEAD") or "").strip() or None,
             "app_sources_modified": None if changed is None else bool(changed),
             "modified_files": [] if not changed else [line[3:] for line in changed.splitlines()]}
 
