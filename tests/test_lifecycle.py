@@ -100,6 +100,7 @@ async def test_shutdown_failure_logged_others_still_run(make_app, caplog):
 
 async def test_startup_objects_frozen_out_of_the_collector_until_shutdown(make_app):
     app = make_app(COMMONLY_GC_FREEZE="1")
+    assert gc.get_freeze_count() == 0  # the suite's apps leave the collector alone (testing settings)
     async with serve(app):
         assert gc.get_freeze_count() > 10_000  # the app's modules, schemas and models
     assert gc.get_freeze_count() == 0

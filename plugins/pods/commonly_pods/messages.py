@@ -13,7 +13,17 @@ from commonly_auth import cached_users_by_ids
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from commonly_kernel import Actor, Conflict, Forbidden, Kernel, NotFound, RuleRefused, ValidationFailed, fetch_all
+from commonly_kernel import (
+    Actor,
+    Conflict,
+    Forbidden,
+    Kernel,
+    NotFound,
+    RuleRefused,
+    Unauthorized,
+    ValidationFailed,
+    fetch_all,
+)
 
 from .cache import CACHE, MESSAGES_CHANGED
 from .models import IdempotencyKey, Message, Pod
@@ -56,21 +66,27 @@ async def post_message(kernel: Kernel, pod: Pod, author: Actor, content: str, *,
         if replay is not None:
             return replay, False
     values = [str(pod.id), author.id, content, json.dumps(attachments), reply_to, message_type, datetime.now(UTC)]
-    if idempotency_key is None:
-        row = (await fetch_all(_INSERT, values))[0]
-    else:
-        try:
+    try:
+        if idempotency_key is None:
+            row = (await fetch_all(_INSERT, values))[0]
+        else:
             async with in_transaction():  # the message and its key together, or neither
                 row = (await fetch_all(_INSERT, values))[0]
                 await IdempotencyKey.create(user_id=author.id, key=idempotency_key, request_hash=request_hash,
                                             message_id=row["id"])
-        except IntegrityError:
-            # The same key committed by a concurrent request between our check and our insert.
+    except IntegrityError:
+        # The same key committed by a concurrent request between our check and our insert; or the
+        # pod, or the author's account, deleted since the caller looked.
+        if idempotency_key is not None:
             replay = await _replay(kernel, author.id, idempotency_key, request_hash)
-            if replay is None:
-                raise Conflict("A request with this Idempotency-Key is still running; retry.",
-                               code="idempotency_in_progress") from None
-            return replay, False
+            if replay is not None:
+                return replay, False
+        if not await Pod.exists(id=pod.id):
+            raise NotFound("No such pod.", code="pod_not_found") from None
+        if idempotency_key is not None:
+            raise Conflict("A request with this Idempotency-Key is still running; retry.",
+                           code="idempotency_in_progress") from None
+        raise Unauthorized("This account no longer exists.", code="unauthorized") from None
     await kernel.broadcast.publish(MESSAGES_CHANGED, str(pod.id))
     message = (await serialize(kernel, [row]))[0]
     await publish(kernel, pod, message)

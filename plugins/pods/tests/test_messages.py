@@ -3,7 +3,11 @@ directions, deletion, and the message-created hook."""
 
 from __future__ import annotations
 
+import commonly_pods
+import pytest
 from commonly_pods.models import Message
+
+from commonly_kernel import Actor, NotFound
 
 
 def ids(messages: list[dict]) -> list[int]:
@@ -158,3 +162,19 @@ async def test_delete_message(client, make_user, make_pod, join_pod, post_messag
         assert_error(await client.delete(f"{url}/{impossible}", headers=alice.headers), 404, "message_not_found")
     assert ids((await client.get(url, headers=carol.headers)).json()) == [kept]
     assert await Message.filter(id=elsewhere).exists()
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "late-key"])
+async def test_posting_in_a_pod_deleted_since_it_was_loaded_is_404(app, client, make_user, make_pod, hooks,
+                                                                   idempotency_key):
+    """Another plugin (or a socket handler) loaded the pod, then it was deleted: 404
+    ``pod_not_found``, never a 500, nothing stored, no hook."""
+    alice = await make_user()
+    pod = await make_pod(alice)
+    loaded = await commonly_pods.get_pod(pod["id"])
+    assert (await client.delete(f"/api/pods/{pod['id']}", headers=alice.headers)).status_code == 200
+    with pytest.raises(NotFound) as refused:
+        await commonly_pods.post_message(app.kernel, loaded, Actor(id=alice.id, username=alice.username), "late",
+                                         idempotency_key=idempotency_key)
+    assert refused.value.code == "pod_not_found"
+    assert await Message.all().count() == 0 and hooks.of("message_created") == []

@@ -26,12 +26,17 @@ async def enqueue_event(kernel: Kernel, *, agent_name: str, pod_id: str, event_t
     from . import events
     from .state import state_of
 
-    installation = await state_of(kernel).installations.resolve(pod_id, agent_name, instance_id)
+    installations = state_of(kernel).installations
+    installation = await installations.resolve(pod_id, agent_name, instance_id)
     if installation.status != "active":
         raise NotFound(f"{agent_name} is paused in this pod.", code="installation_not_found")
-    return await events.enqueue(kernel, agent_name=installation.agent_name, instance_id=installation.instance_id,
-                                pod_id=installation.pod_id, event_type=event_type, payload=payload,
-                                installation=installation)
+    event = await events.enqueue(kernel, agent_name=installation.agent_name, instance_id=installation.instance_id,
+                                 pod_id=installation.pod_id, event_type=event_type, payload=payload,
+                                 installation=installation)
+    if event is None:  # uninstalled, paused or deleted since this process looked it up
+        installations.clear()
+        raise NotFound(f"{agent_name} is not installed in this pod.", code="installation_not_found")
+    return event
 
 
 __all__ = ["AgentEvent", "enqueue_event"]

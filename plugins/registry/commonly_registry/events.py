@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise import connections
+from tortoise.exceptions import IntegrityError
 
 from commonly_kernel import HTTPError, Kernel, NotFound, PayloadTooLarge, fetch_all
 
@@ -41,38 +42,51 @@ def now() -> datetime:
 # -- producing ---------------------------------------------------------------------------------
 
 
-# One statement and no ORM: what the ORM's create costs is most of an enqueue.
+# One statement and no ORM: what the ORM's create costs is most of an enqueue. An event for an
+# installation is stored only while that installation is active, checked in the same statement:
+# an uninstall, a pause or a pod deletion that committed first wins over a cached installation.
 _INSERT = (
     "INSERT INTO registry_agent_event (agent_name, instance_id, pod_id, type, payload, status, attempts, "
-    "from_agent, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?) RETURNING *"
+    "from_agent, created_at, claimed_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{guard} RETURNING *"
 )
-# … and for a socket of this process: born claimed, as the claim would have made it.
-_INSERT_CLAIMED = (
-    "INSERT INTO registry_agent_event (agent_name, instance_id, pod_id, type, payload, status, attempts, "
-    "from_agent, created_at, claimed_at) VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?, ?) RETURNING *"
-)
+_WHILE_ACTIVE = " WHERE EXISTS (SELECT 1 FROM registry_installation WHERE id = ? AND status = 'active')"
 _UNCLAIM = ("UPDATE registry_agent_event SET status = 'pending', attempts = attempts - 1, claimed_at = NULL "
             "WHERE id = ? AND status = 'claimed'")
 
 
 async def enqueue(kernel: Kernel, *, agent_name: str, instance_id: str, pod_id: object, event_type: str,
                   payload: dict[str, Any], from_agent: bool = False,
-                  installation: Installation | None = None) -> AgentEvent:
+                  installation: Installation | None = None) -> AgentEvent | None:
     """Queue an event for one agent instance and wake whoever can deliver it: the process holding
     its socket (a broadcast note) and its webhook, if it has one (after the response). Pass the
-    ``installation`` when you have it loaded: its webhook need not be looked up.
+    ``installation`` when you have it loaded: its webhook need not be looked up, and the event is
+    stored only if it is still active. None when nothing was stored (that installation is no
+    longer active, or the pod is gone).
 
-    When this process holds the instance's socket and is not catching up on older events, the
-    event is stored claimed and pushed at once: no note, no claim statement (an event that
-    trickles in would otherwise cost a claim of its own)."""
+    When this process holds the instance's socket and no drain of it runs here, the event is
+    stored claimed and pushed at once: no note, no claim statement (an event that trickles in
+    would otherwise cost a claim of its own). Order is kept among the events this process pushes;
+    notes from other processes may still be on their way (the spec promises oldest first to
+    fetches, which this does not change)."""
     from .state import state_of  # the sockets live in the app's state, which imports this module
 
     sockets = state_of(kernel).sockets
     key = f"{agent_name}\t{instance_id}"
-    values = [agent_name, instance_id, None if pod_id is None else str(pod_id), event_type,
-              json.dumps(payload, separators=(",", ":")), from_agent, now()]
+    created = now()
     direct = sockets.can_push_now(key)
-    rows = await (fetch_all(_INSERT_CLAIMED, [*values, values[-1]]) if direct else fetch_all(_INSERT, values))
+    params = [agent_name, instance_id, None if pod_id is None else str(pod_id), event_type,
+              json.dumps(payload, separators=(",", ":")), "claimed" if direct else "pending", int(direct),
+              from_agent, created, created if direct else None]
+    guard = ""
+    if installation is not None:
+        guard = _WHILE_ACTIVE
+        params.append(str(installation.id))
+    try:
+        rows = await fetch_all(_INSERT.format(guard=guard), params)
+    except IntegrityError:  # the pod was deleted after the caller looked
+        return None
+    if not rows:
+        return None
     event = AgentEvent._init_from_db(**rows[0])
     if not direct or not await sockets.push(key, event):
         if direct:  # its socket left while it was stored: back to pending, for the next connection
@@ -103,10 +117,10 @@ async def on_message(kernel: Kernel, message: dict[str, Any], pod: Any) -> list[
             continue
         payload = {"messageId": message["id"], "content": message["content"], "userId": message.get("userId"),
                    "username": message.get("username"), "mentions": sorted(tokens)}
-        produced.append(await enqueue(kernel, agent_name=installation.agent_name,
-                                      instance_id=installation.instance_id, pod_id=pod.id,
-                                      event_type="chat.mention", payload=payload,
-                                      from_agent=bool(message.get("isBot")), installation=installation))
+        event = await enqueue(kernel, agent_name=installation.agent_name, instance_id=installation.instance_id,
+                              pod_id=pod.id, event_type="chat.mention", payload=payload,
+                              from_agent=bool(message.get("isBot")), installation=installation)
+        produced += [event] if event else []  # None: uninstalled or paused meanwhile
     return produced
 
 
@@ -140,8 +154,9 @@ async def _direct_message(kernel: Kernel, message: dict[str, Any], pod: Any) -> 
         return []
     payload = {"messageId": message["id"], "content": message["content"], "userId": message.get("userId"),
                "username": message.get("username"), "podId": str(pod.id)}
-    return [await enqueue(kernel, agent_name=direct.identity.agent_name, instance_id=direct.identity.instance_id,
-                          pod_id=pod.id, event_type="dm.message", payload=payload)]
+    event = await enqueue(kernel, agent_name=direct.identity.agent_name, instance_id=direct.identity.instance_id,
+                          pod_id=pod.id, event_type="dm.message", payload=payload)
+    return [event] if event else []
 
 
 async def on_comment(kernel: Kernel, comment: Any, post: Any, mentions: list[str]) -> list[AgentEvent]:
@@ -165,9 +180,9 @@ async def on_comment(kernel: Kernel, comment: Any, post: Any, mentions: list[str
         payload = {"postId": str(post.id), "commentId": str(comment.id),
                    "content": getattr(comment, "text", None) or getattr(comment, "content", ""),
                    "userId": author_id, "podId": str(pod_id) if pod_id else None, "mentions": list(mentions)}
-        produced.append(await enqueue(kernel, agent_name=identity.agent_name, instance_id=identity.instance_id,
-                                      pod_id=pod_id, event_type="thread.mention", payload=payload,
-                                      installation=installation))
+        event = await enqueue(kernel, agent_name=identity.agent_name, instance_id=identity.instance_id,
+                              pod_id=pod_id, event_type="thread.mention", payload=payload, installation=installation)
+        produced += [event] if event else []
     return produced
 
 

@@ -64,23 +64,29 @@ async def resolve(pod_id: object, agent_name: str, instance_id: str | None) -> I
 class InstallationCache:
     """``resolve`` answers kept per process for a few seconds: other plugins enqueue events for the
     same installations all day, and the lookup was two thirds of an enqueue. Any change to
-    installations empties it in every process at once (``tokens.TOKENS_CHANGED``)."""
+    installations empties it in every process (``tokens.TOKENS_CHANGED``; other processes hear it
+    through Redis a moment later). A stale answer never queues an event: the insert itself checks
+    that the installation is still active (``events.enqueue``)."""
 
     def __init__(self) -> None:
         self._found: dict[tuple[str, str, str | None], tuple[Installation, float]] = {}
+        self._generation = 0  # bumped by clear(): a lookup that was in flight then is not kept
 
     async def resolve(self, pod_id: object, agent_name: str, instance_id: str | None) -> Installation:
         key = (str(pod_id), agent_name, instance_id)
         hit = self._found.get(key)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
+        generation = self._generation
         installation = await resolve(pod_id, agent_name, instance_id)
-        if len(self._found) > 10_000:
-            self._found.clear()
-        self._found[key] = (installation, time.monotonic() + CACHE_SECONDS)
+        if generation == self._generation:
+            if len(self._found) > 10_000:
+                self._found.clear()
+            self._found[key] = (installation, time.monotonic() + CACHE_SECONDS)
         return installation
 
     def clear(self, _note: Any = None) -> None:
+        self._generation += 1
         self._found.clear()
 
 

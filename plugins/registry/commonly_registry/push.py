@@ -78,7 +78,8 @@ class AgentSockets:
 
     def can_push_now(self, key: str) -> bool:
         """Whether a new event of this instance may go straight to a socket here: one is connected
-        and no drain is running (it would deliver older events after the new one)."""
+        and no drain runs here (it would push older events after the new one). A note from another
+        process may still be on its way, so across processes pushes can overtake older events."""
         return bool(self._sockets.get(key)) and key not in self._draining
 
     async def push(self, key: str, event: AgentEvent) -> bool:

@@ -316,6 +316,8 @@ async def dev_event(data: DevEventIn) -> tuple[dict[str, Any], int]:
     event = await events.enqueue(kernel(), agent_name=installation.agent_name,
                                  instance_id=installation.instance_id, pod_id=installation.pod_id,
                                  event_type=data.type, payload=data.payload, installation=installation)
+    if event is None:
+        raise NotFound(f"{data.agent_name} is paused in this pod.", code="installation_not_found")
     return {"event": event_out(event)}, 201
 
 

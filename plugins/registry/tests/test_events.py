@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import commonly_registry
 import pytest
 import registry_test_helpers as h  # loaded by conftest.py from agent_helpers.py
-from commonly_registry.models import AgentEvent
+from commonly_pods.models import Pod
+from commonly_registry.models import AgentEvent, Installation
 
 from commonly_kernel import NotFound
 
@@ -531,12 +532,43 @@ async def test_public_enqueue_service_forgets_what_changed(registry):
     assert await AgentEvent.all().count() == 0
 
 
+async def test_a_cached_installation_changed_elsewhere_queues_nothing(registry):
+    """Another process uninstalled the agent, paused it or deleted the pod, and its note has not
+    arrived: the insert itself checks the installation, so 404 and no event, and the cache is
+    dropped."""
+    alice = await registry.user()
+    pods = [await registry.pod(alice) for _ in range(3)]
+    for pod in pods:
+        await registry.agent(alice, pod, "summarizer")
+
+    async def enqueue(pod):
+        return await commonly_registry.enqueue_event(registry.kernel, agent_name="summarizer", pod_id=pod["id"],
+                                                     event_type="curate", payload={})
+
+    for pod in pods:
+        await enqueue(pod)  # cached now
+    await AgentEvent.all().delete()
+    # what other processes' changes look like here before their broadcast notes arrive
+    await Installation.filter(pod_id=pods[0]["id"]).update(status="uninstalled")
+    await Installation.filter(pod_id=pods[1]["id"]).update(status="paused")
+    await Pod.filter(id=pods[2]["id"]).delete()
+    for pod in pods:
+        with pytest.raises(NotFound):
+            await enqueue(pod)
+    assert await AgentEvent.all().count() == 0
+
+
 async def test_dev_route_queues_any_event_for_pod_members_only(registry):
     alice, mallory = await registry.user(), await registry.user()
     pod = await registry.pod(alice, joinPolicy="invite-only")
     agent = await registry.agent(alice, pod, "helper")
     event = await dev_event(registry, alice, pod, event_type="ensemble.turn", payload={"turn": 1})
     assert (event["status"], event["type"], event["attempts"]) == ("pending", "ensemble.turn", 0)
+    await Installation.filter(pod_id=pod["id"]).update(status="paused")
+    paused = await registry.http.post("/api/dev/agents/events", headers=alice.headers,
+                                      json={"podId": pod["id"], "agentName": "helper", "type": "x"})
+    assert (paused.status_code, paused.json()["error"]) == (404, "installation_not_found")
+    await Installation.filter(pod_id=pod["id"]).update(status="active")
     refused = await registry.http.post("/api/dev/agents/events", headers=mallory.headers,
                                        json={"podId": pod["id"], "agentName": "helper", "type": "x"})
     assert refused.status_code == 404, refused.text

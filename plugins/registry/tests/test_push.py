@@ -3,11 +3,14 @@ like fetches, ``ack`` and ``subscribe`` over the socket."""
 
 from __future__ import annotations
 
+import asyncio
+
 import commonly_registry
 import pytest
 import registry_test_helpers as h  # loaded by conftest.py from agent_helpers.py
 import socketio
 from commonly_registry.models import AgentEvent
+from commonly_registry.state import state_of
 
 from commonly_kernel.testing import wait_for
 
@@ -106,6 +109,28 @@ async def test_an_event_made_where_its_socket_is_connected_is_born_claimed(regis
     await wait_for(lambda: len(pushed(sio)) == 1)
     assert (pushed(sio)[0]["id"], pushed(sio)[0]["status"]) == (event.id, "claimed")
     assert await registry.fetch(agent) == []
+
+
+async def test_an_event_whose_socket_leaves_while_it_is_stored_waits_pending(registry, connect_socket):
+    """The socket was there when the event was born claimed and gone when it was to be pushed:
+    back to pending (attempts 0), for the next connection's replay."""
+    _alice, pod, agent = await setup(registry)
+    sio = await connect_socket(agent.token, namespace=NAMESPACE, events=["event"])
+    await commonly_registry.enqueue_event(registry.kernel, agent_name="helper", pod_id=pod["id"],
+                                          event_type="curate", payload={"n": 0})  # the installation is cached now
+    sockets = state_of(registry.kernel).sockets
+    storing = asyncio.create_task(commonly_registry.enqueue_event(
+        registry.kernel, agent_name="helper", pod_id=pod["id"], event_type="curate", payload={"n": 1}))
+    await asyncio.sleep(0)  # it has decided to push and is waiting for its INSERT
+    sockets.disconnected(sio.get_sid(NAMESPACE))  # what the disconnect hook does, at just that moment
+    event = await storing
+    assert (event.status, event.attempts, event.claimed_at) == ("pending", 0, None)
+    stored = await AgentEvent.get(id=event.id)
+    assert (stored.status, stored.attempts) == ("pending", 0)
+
+    again = await connect_socket(agent.token, namespace=NAMESPACE, events=["event"])
+    await wait_for(lambda: pushed(again))
+    assert [(item["id"], item["attempts"]) for item in pushed(again)] == [(event.id, 1)]
 
 
 async def test_ack_over_the_socket(registry, connect_socket):
