@@ -32,7 +32,7 @@ test-plugin: install
 	$(BIN)/pytest plugins/$(PLUGIN)/tests -c plugins/$(PLUGIN)/pyproject.toml
 
 bench: install
-	$(BIN)/python bench/http.py
+	$(BIN)/python bench/kernel_http.py
 
 lint: install
 	$(BIN)/pip install --quiet ruff==0.17.5

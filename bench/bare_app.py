@@ -1,4 +1,4 @@
-"""The ceilings for ``bench/http.py``: a bare Quart app served exactly like ``commonly serve``.
+"""The ceilings for ``bench/kernel_http.py``: a bare Quart app served exactly like ``commonly serve``.
 
 Routes:
 
@@ -15,13 +15,6 @@ installed, no access log, lifespan on), so the only difference is the applicatio
 """
 
 from __future__ import annotations
-
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-# bench/ also holds http.py, which would shadow the standard library's ``http`` package.
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import os

@@ -2,9 +2,9 @@
 
 Run from the repository root::
 
-    .venv/bin/python bench/http.py                      # SQLite; ~2.5 min
+    .venv/bin/python bench/kernel_http.py                      # SQLite; ~2.5 min
     COMMONLY_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
-        .venv/bin/python bench/http.py                  # SQLite, then PostgreSQL too
+        .venv/bin/python bench/kernel_http.py                  # SQLite, then PostgreSQL too
 
 In one run it
 
@@ -26,15 +26,6 @@ turn it off), so on a 2-core machine each gets a core of its own. Every wait is 
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-# This file is named http.py: when run as a script its folder comes first on sys.path and would
-# shadow the standard library's ``http`` package (for us, httpx and every server we import).
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-
 import argparse
 import asyncio
 import contextlib
@@ -51,13 +42,17 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+BENCH = Path(__file__).resolve().parent
 
 RESULTS = BENCH / "results"
 VENV_BIN = Path(sys.executable).parent
@@ -702,7 +697,7 @@ def main() -> int:
 
     started = dt.datetime.now(dt.UTC)
     results: dict[str, Any] = {
-        "benchmark": "bench/http.py",
+        "benchmark": "bench/kernel_http.py",
         "date": started.isoformat(timespec="seconds"),
         "code": code_info(),
         "machine": machine_info(wrk),

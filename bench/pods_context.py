@@ -1,5 +1,5 @@
 """Latency of the pod context (``GET /api/pods/:id/context?skillMode=heuristic``) on a pod with
-5,000 assets, with and without a ``task``, beside the bare Quart ceiling of ``bench/http.py``.
+5,000 assets, with and without a ``task``, beside the bare Quart ceiling of ``bench/kernel_http.py``.
 
 Run from the repository root::
 
@@ -25,37 +25,21 @@ Target: p99 ≤ 100 ms for the warm context requests (one caller at a time).
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-
 import argparse
 import datetime as dt
-import importlib.util
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import uuid
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pods_http as ph
 
-def _load(name: str, file: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCH / file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ph = _load("commonly_bench_pods_http", "pods_http.py")
 bh = ph.bh
 log = ph.log
 

@@ -26,41 +26,27 @@ The other pods benchmarks (``pods_realtime.py``, ``pods_context.py``) reuse the 
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-# bench/ holds http.py, which would shadow the standard library's ``http`` package.
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-
 import argparse
 import asyncio
 import datetime as dt
-import importlib.util
 import json
 import os
 import shutil
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
+import kernel_http as bh
 
-def _load_http_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("commonly_bench_http", BENCH / "http.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+BENCH = Path(__file__).resolve().parent
 
 
-bh = _load_http_bench()
 
 RESULTS = BENCH / "results"
 RATIO_TARGET = 0.40  # GET /api/pods/:id/messages?limit=50 / bare GET /json

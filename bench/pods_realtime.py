@@ -35,28 +35,23 @@ Writes ``bench/results/pods-realtime-<date>.json`` and prints a table.
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-
 import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import importlib.util
 import json
 import os
 import re
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from types import ModuleType
+from pathlib import Path
 from typing import Any
+
+import pods_http as ph
 
 CLIENTS = 200
 RATIO_TARGET = 0.80
@@ -319,15 +314,6 @@ async def run_target(target: Target, args: argparse.Namespace) -> dict[str, Any]
 # -- orchestration ---------------------------------------------------------------------------------
 
 
-def _load(name: str, file: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCH / file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="pod chat fan-out benchmark (see the module docstring)")
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
@@ -347,7 +333,6 @@ def main() -> int:
         serve_bare(args.port)
         return 0
 
-    ph = _load("commonly_bench_pods_http", "pods_http.py")
     bh, log = ph.bh, ph.log
     pin, server_cpu, client_cpu = ph.pinning(args.no_pin)
     if pin:

@@ -23,33 +23,22 @@ Writes ``bench/results/registry-push-<date>.json``. Target: p99 ≤ 50 ms (singl
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-
 import argparse
 import asyncio
 import datetime as dt
-import importlib.util
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
+import kernel_http as bh
+import registry_queue as rq
 
-def _load(name: str, file: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCH / file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+BENCH = Path(__file__).resolve().parent
 
 
 P99_TARGET_MS = 50.0
@@ -75,7 +64,6 @@ async def measure(url: str, mentions: int, fanout: int, warmup: int) -> dict[str
     import httpx
     import socketio
 
-    rq = sys.modules["commonly_bench_registry_queue"]
     setup = await rq.prepare(url, AGENTS)
     arrivals: dict[tuple[int, str], float] = {}
     waiters: dict[tuple[int, str], asyncio.Event] = {}
@@ -134,8 +122,6 @@ async def measure(url: str, mentions: int, fanout: int, warmup: int) -> dict[str
 
 def run_suite(name: str, database_url: str | None, args: argparse.Namespace, server_cpu: int | None,
               client_cpu: int | None) -> dict[str, Any]:
-    bh = sys.modules["commonly_bench_http"]
-    rq = sys.modules["commonly_bench_registry_queue"]
     with tempfile.TemporaryDirectory(prefix=f"commonly-bench-push-{name}-") as tmp:
         workdir = Path(tmp)
         url = database_url or f"sqlite://{workdir / 'commonly.sqlite3'}"
@@ -192,8 +178,6 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/registry-push-<date>.json")
     parser.add_argument("--note", help="a remark kept in the results file (what code was measured, ...)")
     args = parser.parse_args()
-    bh = _load("commonly_bench_http", "http.py")
-    _load("commonly_bench_registry_queue", "registry_queue.py")
     pin = not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
     server_cpu, client_cpu = (1, 0) if pin else (None, None)
     pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")

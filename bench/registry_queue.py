@@ -43,34 +43,22 @@ end on PostgreSQL. Only 127.0.0.1 is contacted; nothing is installed.
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-
 import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import importlib.util
 import json
 import os
 import pstats
+import sys
 import tempfile
 import time
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
+import kernel_http as bh
 
-def _load(name: str, file: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, BENCH / file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+BENCH = Path(__file__).resolve().parent
 
 
 TARGET_EVENTS_PER_S = 1_000.0
@@ -346,7 +334,6 @@ async def supports_batch_ack(setup: Setup) -> bool:
 
 def _db_seconds() -> dict[int, float]:
     """CPU seconds of each PostgreSQL process on this machine, by pid."""
-    bh = sys.modules["commonly_bench_http"]
     found: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -357,7 +344,6 @@ def _db_seconds() -> dict[int, float]:
 
 
 def _probe(server_pid: int) -> tuple[float, float, float, float, dict[int, float]]:
-    bh = sys.modules["commonly_bench_http"]
     return (time.perf_counter(), bh._busy_seconds(), bh._process_seconds(server_pid), bh._own_seconds(),
             _db_seconds())
 
@@ -481,7 +467,6 @@ PHASES = [("enqueue_only", "-"), ("deliver_ack_only", "socket"), ("deliver_ack_o
 
 def run_suite(name: str, database_url: str | None, args: argparse.Namespace, server_cpu: int | None,
               client_cpu: int | None) -> dict[str, Any]:
-    bh = sys.modules["commonly_bench_http"]
     results: dict[str, Any] = {"database": name, "phases": [], "skipped": []}
     wanted = [(phase, consumer) for phase, consumer in PHASES
               if not args.only or f"{phase}/{consumer}".startswith(tuple(args.only))]
@@ -618,7 +603,6 @@ def main() -> int:
     if args.serve:
         serve(args.port, args.database_url, args.data_dir, args.profile_to)
         return 0
-    bh = _load("commonly_bench_http", "http.py")
     pin = not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
     server_cpu, client_cpu = (1, 0) if pin else (None, None)
     pg_url = None if args.no_postgres else os.environ.get("COMMONLY_BENCH_DATABASE_URL")

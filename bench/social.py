@@ -1,4 +1,4 @@
-"""Throughput of the social plugin's hot reads, against the bare Quart ceiling of ``bench/http.py``.
+"""Throughput of the social plugin's hot reads, against the bare Quart ceiling of ``bench/kernel_http.py``.
 
 Run from the repository root::
 
@@ -29,42 +29,28 @@ Only 127.0.0.1 is contacted; nothing is installed.
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-# bench/ holds http.py, which would shadow the standard library's ``http`` package.
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-
 import argparse
 import asyncio
 import datetime as dt
-import importlib.util
 import json
 import os
 import shutil
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
+import kernel_http as bh
 
-def _load_http_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("commonly_bench_http", BENCH / "http.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+BENCH = Path(__file__).resolve().parent
 
 
-bh = _load_http_bench()
 
 RESULTS = BENCH / "results"
 POSTS_TARGET = 0.40  # GET /api/posts / bare GET /json
@@ -226,7 +212,7 @@ class Target:
 
 
 def measure_targets(name: str, targets: list[Target], load: Any, rounds: int, quiet_wait: float) -> dict[str, Any]:
-    """Each target ``rounds`` times, the order rotating each round; medians like ``bench/http.py``."""
+    """Each target ``rounds`` times, the order rotating each round; medians like ``bench/kernel_http.py``."""
     for target in targets:  # answers correctly before we load it
         status, body = bh.request(target.server.port, "GET", target.path, headers=target.headers, timeout=30.0)
         if status != 200 or not target.check(json.loads(body)):

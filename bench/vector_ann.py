@@ -19,22 +19,17 @@ index is built, beside the raw float32 matrix (384 x 4 bytes a vector). Results 
 
 from __future__ import annotations
 
-import sys
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 
-# bench/http.py would shadow the standard library's http package (usearch and torch import it).
-sys.path[:] = [entry for entry in sys.path if entry != sys.path[0] or not entry.endswith("bench")]
-
-import argparse  # noqa: E402
-import gc  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 DIM = 384
 K = 10

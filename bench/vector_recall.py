@@ -17,21 +17,15 @@ five) and MRR@5 per query set. Results: ``bench/results/vector_recall-<time>.jso
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-# bench/http.py would shadow the standard library's http package.
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-sys.path.append(str(BENCH))
-
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import vector_common as common
+
+BENCH = Path(__file__).resolve().parent
 
 DATASET = BENCH / "vector_quality" / "dataset.json"
 K = 5

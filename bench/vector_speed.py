@@ -24,25 +24,20 @@ Results: ``bench/results/vector_speed-<time>.json``.
 
 from __future__ import annotations
 
-# ruff: noqa: E402  (the sys.path fix below must run before the other imports)
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != BENCH]
-sys.path.append(str(BENCH))
-
 import argparse
 import json
 import random
 import sqlite3
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import vector_common as common
+
+BENCH = Path(__file__).resolve().parent
 
 #: The vocabulary of the throughput texts (50 words).
 VOCABULARY = ("river harbour crane ledger invoice garden rooftop kettle server backup payroll budget meeting "
