@@ -194,6 +194,20 @@ async def test_room_emits_keep_order_arguments_and_skips(connect_socket):
     assert got["bob"] == [("first", {"n": 1}), ("pair", "left", 2), ("nothing",), ("others", {"n": 3})]
 
 
+async def test_a_room_emit_has_reached_every_queue_when_it_returns(app, connect_socket):
+    """What plugins rely on (two emits in a row go out together): no recipient's engine.io writer
+    has run in between, so each socket's queue holds both packets."""
+    realtime = app.kernel.realtime
+    for n in range(3):
+        sio = await connect_socket(f"user-{n}")
+        assert await sio.call("join", {"pod": "q"}, timeout=5) == {"joined": "q"}
+    await realtime.emit("first", {"n": 1}, room="pod:q")
+    await realtime.emit("second", {"n": 2}, room="pod:q")
+    queued = [realtime.sio.eio.sockets[eio_sid].queue.qsize()
+              for _sid, eio_sid in realtime.sio.manager.get_participants("/", "pod:q")]
+    assert queued == [2, 2, 2]
+
+
 async def test_emit_with_ack_to_one_client(app, connect_socket):
     """An emit that asks for an ack keeps python-socketio's own path (an ack id per recipient)."""
     sio = await connect_socket("user-ack")
