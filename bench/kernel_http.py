@@ -40,13 +40,14 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -361,10 +362,70 @@ class Target:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     check: Callable[[Any], bool] = lambda body: True
+    connections: int | None = None  # None: the load's
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.server.port}{self.path}"
+
+
+def measure_targets(name: str, targets: list[Target], load: Load, rounds: int, quiet_wait: float,
+                    log: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Check that every target answers, then measure each ``rounds`` times, the order rotating each
+    round. Returns the per-target summary (medians; ``vs_bare_json`` against the ``bare_json``
+    target, by req/s and by server CPU per request) and every round's result per target."""
+    for target in targets:  # answers correctly before we load it
+        status, body = request(target.server.port, "GET", target.path, headers=target.headers, timeout=30.0)
+        if status != 200 or not target.check(json.loads(body)):
+            raise RuntimeError(f"{target.url} answered {status}: {body[:300]!r}")
+    runs: dict[str, list[dict[str, Any]]] = {target.key: [] for target in targets}
+    for round_no in range(1, rounds + 1):
+        # Rotate the order each round so drift (thermal, neighbours) hits every target alike.
+        shift = (round_no - 1) % len(targets)
+        for target in targets[shift:] + targets[:shift]:
+            assert target.server.proc is not None
+            target_load = replace(load, connections=target.connections or load.connections)
+            result = measure(target.url, target.headers, target_load, target.server.proc.pid, quiet_wait, log)
+            result["connections"] = target_load.connections
+            runs[target.key].append(result)
+            flag = "" if not (result["non_2xx"] or result["socket_errors"]) else (
+                f"  !! non-2xx {result['non_2xx']}, socket errors {result['socket_errors']}")
+            cpu = (f"  server CPU {result['server_cpu']:.2f}  others {result['others_cpu']:.2f}"
+                   if "server_cpu" in result else "")
+            log(f"  [{name}] round {round_no}/{rounds} {target.key:<14} -c{target_load.connections:<3} "
+                f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms"
+                f"{cpu}{flag}")
+    summary: dict[str, Any] = {}
+    for target in targets:
+        results = runs[target.key]
+        summary[target.key] = {
+            "label": target.label, "path": target.path, "connections": results[0]["connections"],
+            "rounds": results,
+            "rps_median": statistics.median(r["rps"] for r in results),
+            "rps_min": min(r["rps"] for r in results), "rps_max": max(r["rps"] for r in results),
+            "p50_ms_median": statistics.median(r["p50_ms"] for r in results),
+            "p99_ms_median": statistics.median(r["p99_ms"] for r in results),
+            "p99_ms_max": max(r["p99_ms"] for r in results),
+            "server_cpu_median": _median_of(results, "server_cpu"),
+            "cpu_us_per_request_median": _median_of(results, "cpu_us_per_request"),
+            "others_cpu_max": max((r.get("others_cpu", 0.0) for r in results), default=0.0),
+            "non_2xx": sum(r["non_2xx"] for r in results),
+            "socket_errors": sum(r["socket_errors"] for r in results),
+        }
+    # The ratio also from server CPU per request: what the server would do with a core to itself,
+    # hence much less sensitive to neighbours taking CPU time than req/s on a shared machine.
+    bare = summary["bare_json"]
+    for entry in summary.values():
+        entry["vs_bare_json"] = entry["rps_median"] / bare["rps_median"]
+        cpu = entry["cpu_us_per_request_median"]
+        entry["vs_bare_json_cpu"] = (bare["cpu_us_per_request_median"] / cpu
+                                     if cpu and bare["cpu_us_per_request_median"] else None)
+    return summary, runs
+
+
+def ratio_per_round(runs: dict[str, list[dict[str, Any]]], key: str) -> list[float]:
+    """Target ``key``'s req/s ÷ the ``bare_json`` ceiling's, round by round."""
+    return [run["rps"] / bare["rps"] for run, bare in zip(runs[key], runs["bare_json"], strict=True)]
 
 
 def register(server: Server) -> str:
@@ -408,64 +469,18 @@ def run_suite(name: str, database_url: str | None, load: Load, rounds: int, serv
                 Target("auth_user", "Commonly `GET /api/auth/user` (Bearer JWT)", commonly, "/api/auth/user",
                        auth, check=lambda body: body.get("username") == USER["username"]),
             ]
-            for target in targets:  # answers correctly before we load it
-                status, body = request(target.server.port, "GET", target.path, headers=target.headers)
-                if status != 200 or not target.check(json.loads(body)):
-                    raise RuntimeError(f"{target.url} answered {status}: {body[:300]!r}")
             plugins = loaded_plugins(commonly, token)
-            runs: dict[str, list[dict[str, Any]]] = {target.key: [] for target in targets}
-            for round_no in range(1, rounds + 1):
-                # Rotate the order each round so drift (thermal, neighbours) hits every target alike.
-                shift = (round_no - 1) % len(targets)
-                for target in targets[shift:] + targets[:shift]:
-                    assert target.server.proc is not None
-                    result = measure(target.url, target.headers, load, target.server.proc.pid,
-                                     quiet_wait, log)
-                    runs[target.key].append(result)
-                    flag = "" if not (result["non_2xx"] or result["socket_errors"]) else (
-                        f"  !! non-2xx {result['non_2xx']}, socket errors {result['socket_errors']}")
-                    cpu = (f"  server CPU {result['server_cpu']:.2f}  others {result['others_cpu']:.2f}"
-                           if "server_cpu" in result else "")
-                    log(f"  [{name}] round {round_no}/{rounds} {target.key:<12} {result['rps']:8.0f} req/s  "
-                        f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms{cpu}{flag}")
+            summary, runs = measure_targets(name, targets, load, rounds, quiet_wait, log)
         finally:
             for server in servers:
                 server.stop()
 
-    summary = {}
-    for target in targets:
-        results = runs[target.key]
-        summary[target.key] = {
-            "label": target.label,
-            "path": target.path,
-            "rounds": results,
-            "rps_median": statistics.median(r["rps"] for r in results),
-            "rps_min": min(r["rps"] for r in results),
-            "rps_max": max(r["rps"] for r in results),
-            "p50_ms_median": statistics.median(r["p50_ms"] for r in results),
-            "p99_ms_median": statistics.median(r["p99_ms"] for r in results),
-            "server_cpu_median": _median_of(results, "server_cpu"),
-            "cpu_us_per_request_median": _median_of(results, "cpu_us_per_request"),
-            "others_cpu_max": max((r.get("others_cpu", 0.0) for r in results), default=0.0),
-            "non_2xx": sum(r["non_2xx"] for r in results),
-            "socket_errors": sum(r["socket_errors"] for r in results),
-        }
-    bare_rps = summary["bare_json"]["rps_median"]
-    for entry in summary.values():
-        entry["vs_bare_json"] = entry["rps_median"] / bare_rps
-    per_round = [u["rps"] / b["rps"] for u, b in zip(runs["auth_user"], runs["bare_json"], strict=True)]
-    # The same ratio from server CPU per request: what the server would do with a core to itself,
-    # hence much less sensitive to neighbours taking CPU time than req/s on a shared machine.
-    bare_cpu = summary["bare_json"]["cpu_us_per_request_median"]
-    for entry in summary.values():
-        cpu = entry["cpu_us_per_request_median"]
-        entry["vs_bare_json_cpu"] = bare_cpu / cpu if bare_cpu and cpu else None
     return {
         "database": name,
         "plugins": plugins,
         "targets": summary,
         "auth_user_vs_bare": summary["auth_user"]["vs_bare_json"],
-        "auth_user_vs_bare_per_round": per_round,
+        "auth_user_vs_bare_per_round": ratio_per_round(runs, "auth_user"),
         "auth_user_vs_bare_select": summary["auth_user"]["rps_median"] / summary["bare_select"]["rps_median"],
         "auth_user_vs_bare_cpu": summary["auth_user"]["vs_bare_json_cpu"],
     }
@@ -592,14 +607,99 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.0f} %"
 
 
-def markdown(results: dict[str, Any]) -> str:
-    noisy = False
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def pinning(no_pin: bool) -> tuple[bool, int | None, int | None]:
+    """``(pinned, server CPU, load generator CPU)``: on two cores or more, servers on CPU 1 and the
+    load on CPU 0, unless ``no_pin``."""
+    pin = not no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
+    return (pin, 1, 0) if pin else (False, None, None)
+
+
+def new_results(benchmark: str, started: dt.datetime, machine: dict[str, Any], settings: dict[str, Any],
+                targets: dict[str, Any], note: str | None = None) -> dict[str, Any]:
+    """The record every benchmark writes: which code, machine and settings, its targets, its suites."""
+    code = code_info() if note is None else {**code_info(), "note": note}
+    return {"benchmark": benchmark, "date": started.isoformat(timespec="seconds"), "code": code,
+            "machine": machine, "settings": settings, "targets": targets, "suites": []}
+
+
+def each_database(title: str, pg_url: str | None, scratch_name: str,
+                  run: Callable[[str, str | None], dict[str, Any]], *, sqlite: bool = True) -> list[dict[str, Any]]:
+    """``run(name, database_url)`` on SQLite (a fresh file; ``database_url`` None), then, when
+    ``pg_url`` is set, on a scratch PostgreSQL database made next to it and dropped afterwards."""
+    suites = []
+    if sqlite:
+        log(f"{title} (sqlite) ...")
+        suites.append(run("sqlite", None))
+    if pg_url:
+        log(f"{title} (postgresql) ...")
+        with scratch_database(pg_url, scratch_name) as url:
+            suites.append(run("postgresql", url))
+    return suites
+
+
+def run_sql(database_url: str, statements: list[tuple[str, list[Any]]], many: bool = False) -> None:
+    """Run SQL in the server's database from here (the server keeps running; it is idle).
+    With ``many``, each statement's args are a list of rows (executemany)."""
+    if database_url.startswith("sqlite://"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite://"), timeout=30)
+        try:
+            for sql, args in statements:
+                (conn.executemany if many else conn.execute)(sql, args)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+
+    async def run() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1), timeout=10)
+        try:
+            async with conn.transaction():
+                for sql, args in statements:
+                    if many:
+                        await conn.executemany(sql, args, timeout=600)
+                    else:
+                        await conn.execute(sql, *args, timeout=600)
+            await conn.execute("ANALYZE", timeout=600)
+        finally:
+            await conn.close(timeout=10)
+
+    asyncio.run(run())
+
+
+def add_wrk_arguments(parser: argparse.ArgumentParser, results_name: str) -> None:
+    """The options of the wrk-driven plugin benchmarks (pods_http, pods_context, social)."""
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement (default 8)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per route (default 3)")
+    parser.add_argument("--quiet-wait", type=float, default=10.0,
+                        help="wait up to this many seconds for the machine to go idle before each measurement")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin servers to CPU 1 and wrk to CPU 0")
+    parser.add_argument("--no-write", action="store_true",
+                        help=f"do not write bench/results/{results_name}-<date>.json")
+
+
+def code_line(results: dict[str, Any]) -> str:
+    """Which commit a run measured, and whether the app's sources differed from it."""
+    code = results["code"]
+    dirty = " plus uncommitted changes to the app" if code["app_sources_modified"] else ""
+    return f"commit {code['commit'] or 'unknown'}{dirty}"
+
+
+def route_table(suites: list[dict[str, Any]]) -> list[str]:
+    """The per-route table every wrk-driven benchmark prints (this file's, pods_http's, social's),
+    followed by an empty line."""
     lines = [
         "| database | route | req/s (median) | req/s (min-max) | p50 ms | p99 ms | vs bare `/json` "
         "| server CPU | CPU µs/req | vs bare, by CPU | others' CPU (max) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for suite in results["suites"]:
+    for suite in suites:
         for entry in suite["targets"].values():
             errors = ""
             if entry["non_2xx"] or entry["socket_errors"]:
@@ -611,9 +711,25 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_cores(entry['server_cpu_median'])} | {_num(entry['cpu_us_per_request_median'])} | "
                 f"{_pct(entry['vs_bare_json_cpu'])} | {_cores(entry['others_cpu_max'])} |"
             )
-            if suite["database"] == "sqlite":  # with PostgreSQL, "others" includes the database
-                noisy = noisy or entry["others_cpu_max"] > NOISY_CORES
-    lines.append("")
+    return [*lines, ""]
+
+
+def report(kind: str, started: dt.datetime, results: dict[str, Any], table: str, *, write: bool) -> None:
+    """Print a run's table and, when ``write``, keep the whole run in ``results/<kind>-<date>.json``."""
+    results["markdown"] = table
+    print(table)
+    if write:
+        RESULTS.mkdir(exist_ok=True)
+        path = RESULTS / f"{kind}-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(f"wrote {path.relative_to(BENCH.parent)}", file=sys.stderr, flush=True)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    # With PostgreSQL, "others" includes the database: only SQLite rows can show a noisy machine.
+    noisy = any(entry["others_cpu_max"] > NOISY_CORES for suite in results["suites"] if suite["database"] == "sqlite"
+                for entry in suite["targets"].values())
+    lines = route_table(results["suites"])
     lines.append("Server CPU and others' CPU are in cores: server CPU ≈ 1.00 means the one-worker server "
                  "was the bottleneck; others' CPU is what processes outside this benchmark used meanwhile "
                  "(in the postgresql rows that includes the PostgreSQL server). CPU µs/req is the server's "
@@ -639,9 +755,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(f"- boot ({name}), spawn → first 200 from `/ready`: {runs} s (median "
                      f"{boot['median_s']:.2f} s); target ≤ {BOOT_TARGET:.0f} s: **{met}**.")
     load = results["settings"]
-    code = results["code"]
-    dirty = " plus uncommitted changes to the app" if code["app_sources_modified"] else ""
-    lines.append(f"- code: commit {code['commit'] or 'unknown'}{dirty}.")
+    lines.append(f"- code: {code_line(results)}.")
     if results["machine"]["load_generator"].startswith("httpx"):
         lines.append(f"- **httpx load generator** ({HTTPX_MAX_CONNECTIONS} connections at most): it "
                      "saturates its own core long before the servers do, so these figures (and the ratio) "
@@ -682,37 +796,24 @@ def main() -> int:
         print("wrk is not installed; falling back to an async httpx load generator, which is much\n"
               "slower than wrk (its figures are a floor, not the servers' limit).\n"
               "Install wrk for real figures:  apt-get install -y wrk", file=sys.stderr)
-    pin = not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    server_cpu, client_cpu = (1, 0) if pin else (None, None)
+    pin, server_cpu, client_cpu = pinning(args.no_pin)
     if pin and not wrk:
         os.sched_setaffinity(0, {0})  # the httpx generator runs in this process
     load = Load(args.threads, args.connections, args.duration, args.warmup, client_cpu, wrk is not None)
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
     pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")
     if pg_url:
         check_loopback(pg_url)
 
     started = dt.datetime.now(dt.UTC)
-    results: dict[str, Any] = {
-        "benchmark": "bench/kernel_http.py",
-        "date": started.isoformat(timespec="seconds"),
-        "code": code_info(),
-        "machine": machine_info(wrk),
-        "settings": {"threads": args.threads, "connections": args.connections, "duration_s": args.duration,
-                     "warmup_s": args.warmup, "rounds": args.rounds, "pinned": pin,
-                     "quiet_wait_s": args.quiet_wait,
-                     "servers": "uvicorn, 1 worker, loop/http auto (uvloop + httptools), no access log",
-                     "commonly_env": {
-                         "COMMONLY_RATE_LIMITS": "0", "COMMONLY_LOG_LEVEL": "WARNING",
-                         "COMMONLY_PLUGINS": os.environ.get("COMMONLY_PLUGINS", "(all installed)"),
-                     }},
-        "targets": {"auth_user_vs_bare_min": RATIO_TARGET, "boot_max_s": BOOT_TARGET},
-        "suites": [],
-        "boot": {},
-    }
+    results = new_results(
+        "bench/kernel_http.py", started, machine_info(wrk),
+        {"threads": args.threads, "connections": args.connections, "duration_s": args.duration,
+         "warmup_s": args.warmup, "rounds": args.rounds, "pinned": pin, "quiet_wait_s": args.quiet_wait,
+         "servers": "uvicorn, 1 worker, loop/http auto (uvloop + httptools), no access log",
+         "commonly_env": {"COMMONLY_RATE_LIMITS": "0", "COMMONLY_LOG_LEVEL": "WARNING",
+                          "COMMONLY_PLUGINS": os.environ.get("COMMONLY_PLUGINS", "(all installed)")}},
+        {"auth_user_vs_bare_min": RATIO_TARGET, "boot_max_s": BOOT_TARGET})
+    results["boot"] = {}
 
     log("boot time (sqlite) ...")
     times = boot_times(args.boot_runs, lambda run: None, server_cpu, args.quiet_wait, log)
@@ -736,14 +837,7 @@ def main() -> int:
             results["suites"].append(run_suite("postgresql", url, load, args.rounds, server_cpu, log,
                                                args.quiet_wait))
 
-    table = markdown(results)
-    results["markdown"] = table
-    print(table)
-    if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"http-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
-        path.write_text(json.dumps(results, indent=2) + "\n")
-        log(f"wrote {path.relative_to(BENCH.parent)}")
+    report("http", started, results, markdown(results), write=not args.no_write)
     return 0
 
 

@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import kernel_http as bh
 import pods_http as ph
 
-bh = ph.bh
-log = ph.log
+log = bh.log
 
 ASSETS = 5_000
 P99_TARGET_MS = 100.0
@@ -96,7 +96,7 @@ def seed_assets(server: Any, database_url: str, pod_id: str, owner: Any, total: 
         f"a.created_by_id, a.created_at, a.updated_at {source} WHERE a.id IN ({marks}) ORDER BY n.i, a.id"
     )
     bump = "UPDATE pods_pod SET memory_version = memory_version + 1 WHERE id = " + ("?" if sqlite else "$1")
-    ph.run_sql(database_url, [(insert, templates), (bump, [pod_id if sqlite else uuid.UUID(pod_id)])])
+    bh.run_sql(database_url, [(insert, templates), (bump, [pod_id if sqlite else uuid.UUID(pod_id)])])
 
 
 def cold_times(server: Any, pod_id: str, owner: Any, runs: int) -> list[float]:
@@ -136,19 +136,18 @@ def run_suite(name: str, database_url: str | None, loads: list[Any], rounds: int
                 return body["stats"]["assets"] == 12 and body["skillModeUsed"] == "heuristic"
 
             targets = [
-                ph.Target("bare_json", "bare Quart `GET /json` (ceiling)", bare, "/json", {},
+                bh.Target("bare_json", "bare Quart `GET /json` (ceiling)", bare, "/json", {},
                           lambda body: body == {"hello": "world"}),
-                ph.Target("context", "`GET /api/pods/:id/context?skillMode=heuristic`", server, base,
+                bh.Target("context", "`GET /api/pods/:id/context?skillMode=heuristic`", server, base,
                           owner.headers, full),
-                ph.Target("context_task", f"… `&task={TASK}`", server, f"{base}&task={quote(TASK)}",
+                bh.Target("context_task", f"… `&task={TASK}`", server, f"{base}&task={quote(TASK)}",
                           owner.headers, lambda body: full(body) and body["task"] == TASK),
             ]
             measured = []
             for load in loads:
                 log(f"  [{name}] {load.connections} connection(s)")
-                suite = ph.measure_targets(name, targets, load, rounds, quiet_wait)
-                del suite["per_round"]
-                measured.append({"connections": load.connections, **suite})
+                summary, _runs = bh.measure_targets(name, targets, load, rounds, quiet_wait, log)
+                measured.append({"connections": load.connections, "database": name, "targets": summary})
         finally:
             for process in (server, bare):
                 process.stop()
@@ -182,10 +181,8 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{single['targets']['context_task']['p99_ms_median']:.1f} ms; target ≤ {P99_TARGET_MS:.0f} ms: "
                      f"**{met}**. Cold (first request after an asset write, index reload): "
                      + ", ".join(f"{t:.0f}" for t in suite["cold_ms"]) + " ms.")
-    code = results["code"]
-    dirty = " plus uncommitted changes to the app" if code["app_sources_modified"] else ""
     settings = results["settings"]
-    lines.append(f"- code: commit {code['commit'] or 'unknown'}{dirty}; load: {results['machine']['load_generator']}, "
+    lines.append(f"- code: {bh.code_line(results)}; load: {results['machine']['load_generator']}, "
                  f"-t1 -d{settings['duration_s']:.0f}s after a {settings['warmup_s']:.0f} s warm-up, "
                  f"{settings['rounds']} rounds; pinned: {settings['pinned']}.")
     return "\n".join(lines)
@@ -196,17 +193,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=1, help="wrk connections for the latency run (default 1)")
     parser.add_argument("--load-connections", type=int, default=8,
                         help="wrk connections for the throughput run (default 8; 0 = skip it)")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement (default 8)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per route (default 3)")
-    parser.add_argument("--quiet-wait", type=float, default=10.0,
-                        help="wait up to this many seconds for the machine to go idle before each measurement")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin servers to CPU 1 and wrk to CPU 0")
-    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/pods-context-<date>.json")
+    bh.add_wrk_arguments(parser, "pods-context")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
-    pin, server_cpu, client_cpu = ph.pinning(args.no_pin)
+    pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
     duration, warmup = min(args.duration, 120.0), max(args.warmup, 0.0)
     loads = [bh.Load(1, args.connections, duration, warmup, client_cpu, True)]
     if args.load_connections:
@@ -215,26 +206,16 @@ def main() -> int:
     if pg_url:
         bh.check_loopback(pg_url)
     started = dt.datetime.now(dt.UTC)
-    results: dict[str, Any] = {
-        "benchmark": "bench/pods_context.py", "date": started.isoformat(timespec="seconds"),
-        "code": bh.code_info(), "machine": bh.machine_info(shutil.which("wrk")),
-        "settings": {"connections": [load.connections for load in loads], "duration_s": duration,
-                     "warmup_s": warmup, "rounds": args.rounds, "pinned": pin, "assets": ASSETS, "task": TASK,
-                     "plugins": ph.PLUGINS, "servers": "uvicorn, 1 worker, loop/http auto, no access log"},
-        "targets": {"context_p99_ms_max": P99_TARGET_MS},
-        "suites": [],
-    }
-    log("pod context (sqlite) ...")
-    results["suites"].append(run_suite("sqlite", None, loads, args.rounds, server_cpu, args.quiet_wait))
-    if pg_url:
-        log("pod context (postgresql) ...")
-        with bh.scratch_database(pg_url, "context") as url:
-            results["suites"].append(run_suite("postgresql", url, loads, args.rounds, server_cpu, args.quiet_wait))
-    table = markdown(results)
-    results["markdown"] = table
-    print(table)
-    if not args.no_write:
-        ph.write_results("pods-context", started, results)
+    results = bh.new_results(
+        "bench/pods_context.py", started, bh.machine_info(shutil.which("wrk")),
+        {"connections": [load.connections for load in loads], "duration_s": duration, "warmup_s": warmup,
+         "rounds": args.rounds, "pinned": pin, "assets": ASSETS, "task": TASK, "plugins": ph.PLUGINS,
+         "servers": "uvicorn, 1 worker, loop/http auto, no access log"},
+        {"context_p99_ms_max": P99_TARGET_MS})
+    results["suites"] = bh.each_database(
+        "pod context", pg_url, "context",
+        lambda name, url: run_suite(name, url, loads, args.rounds, server_cpu, args.quiet_wait))
+    bh.report("pods-context", started, results, markdown(results), write=not args.no_write)
     return 0
 
 

@@ -27,36 +27,26 @@ The other pods benchmarks (``pods_realtime.py``, ``pods_context.py``) reuse the 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
 import shutil
-import sqlite3
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import kernel_http as bh
 
-BENCH = Path(__file__).resolve().parent
-
-
-
-RESULTS = BENCH / "results"
 RATIO_TARGET = 0.40  # GET /api/pods/:id/messages?limit=50 / bare GET /json
 MESSAGES = 100_000
 AUTHORS = 5
 PLUGINS = "auth,pods"
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+log = bh.log
 
 
 # -- setting a pod up ----------------------------------------------------------------------------
@@ -107,33 +97,6 @@ def commonly(workdir: Path, database_url: str | None, cpu: int | None, **env: st
     return server
 
 
-def run_sql(database_url: str, statements: list[tuple[str, list[Any]]]) -> None:
-    """Run SQL in the server's database from here (the server keeps running; it is idle)."""
-    if database_url.startswith("sqlite://"):
-        conn = sqlite3.connect(database_url.removeprefix("sqlite://"), timeout=30)
-        try:
-            for sql, args in statements:
-                conn.execute(sql, args)
-            conn.commit()
-        finally:
-            conn.close()
-        return
-
-    async def run() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1), timeout=10)
-        try:
-            async with conn.transaction():
-                for sql, args in statements:
-                    await conn.execute(sql, *args, timeout=600)
-            await conn.execute("ANALYZE", timeout=600)
-        finally:
-            await conn.close(timeout=10)
-
-    asyncio.run(run())
-
-
 def seed_messages(server: Any, database_url: str, pod_id: str, members: list[Member], total: int) -> list[int]:
     """``total`` messages in the pod, authors taking turns: one real message per author through the
     API (the rows' template), then one INSERT ... SELECT in the database. Returns every id, oldest first."""
@@ -157,69 +120,13 @@ def seed_messages(server: Any, database_url: str, pod_id: str, members: list[Mem
     insert = (f"{numbers}INSERT INTO pods_message (pod_id, user_id, content, message_type, attachments, "
               f"reply_to_message_id, created_at) SELECT m.pod_id, m.user_id, {content}, m.message_type, "
               f"m.attachments, NULL, m.created_at {tail}")
-    run_sql(database_url, [(insert, templates)])
+    bh.run_sql(database_url, [(insert, templates)])
     page = api(server, "GET", f"/api/pods/{pod_id}/messages?limit=1", token=members[0].token)
     newest = page[0]["id"]
     return list(range(templates[0], newest + 1))
 
 
 # -- measuring -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    key: str
-    label: str
-    server: Any
-    path: str
-    headers: dict[str, str]
-    check: Callable[[Any], bool]
-
-    @property
-    def url(self) -> str:
-        return f"http://{bh.HOST}:{self.server.port}{self.path}"
-
-
-def measure_targets(name: str, targets: list[Target], load: Any, rounds: int, quiet_wait: float) -> dict[str, Any]:
-    """Each target ``rounds`` times, the order rotating each round; medians like ``bench/http.py``."""
-    for target in targets:  # answers correctly before we load it
-        status, body = bh.request(target.server.port, "GET", target.path, headers=target.headers, timeout=30.0)
-        if status != 200 or not target.check(json.loads(body)):
-            raise RuntimeError(f"{target.url} answered {status}: {body[:300]!r}")
-    runs: dict[str, list[dict[str, Any]]] = {target.key: [] for target in targets}
-    for round_no in range(1, rounds + 1):
-        shift = (round_no - 1) % len(targets)
-        for target in targets[shift:] + targets[:shift]:
-            result = bh.measure(target.url, target.headers, load, target.server.proc.pid, quiet_wait, log)
-            runs[target.key].append(result)
-            flag = "" if not (result["non_2xx"] or result["socket_errors"]) else (
-                f"  !! non-2xx {result['non_2xx']}, socket errors {result['socket_errors']}")
-            cpu = (f"  server CPU {result['server_cpu']:.2f}  others {result['others_cpu']:.2f}"
-                   if "server_cpu" in result else "")
-            log(f"  [{name}] round {round_no}/{rounds} {target.key:<14} {result['rps']:8.0f} req/s  "
-                f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms{cpu}{flag}")
-    summary: dict[str, Any] = {}
-    for target in targets:
-        results = runs[target.key]
-        summary[target.key] = {
-            "label": target.label, "path": target.path, "rounds": results,
-            "rps_median": statistics.median(r["rps"] for r in results),
-            "rps_min": min(r["rps"] for r in results), "rps_max": max(r["rps"] for r in results),
-            "p50_ms_median": statistics.median(r["p50_ms"] for r in results),
-            "p99_ms_median": statistics.median(r["p99_ms"] for r in results),
-            "server_cpu_median": bh._median_of(results, "server_cpu"),
-            "cpu_us_per_request_median": bh._median_of(results, "cpu_us_per_request"),
-            "others_cpu_max": max((r.get("others_cpu", 0.0) for r in results), default=0.0),
-            "non_2xx": sum(r["non_2xx"] for r in results),
-            "socket_errors": sum(r["socket_errors"] for r in results),
-        }
-    bare = summary["bare_json"]
-    for entry in summary.values():
-        entry["vs_bare_json"] = entry["rps_median"] / bare["rps_median"]
-        cpu = entry["cpu_us_per_request_median"]
-        entry["vs_bare_json_cpu"] = (bare["cpu_us_per_request_median"] / cpu
-                                     if cpu and bare["cpu_us_per_request_median"] else None)
-    return {"database": name, "targets": summary, "per_round": runs}
 
 
 def run_suite(name: str, database_url: str | None, load: Any, rounds: int, server_cpu: int | None,
@@ -241,49 +148,28 @@ def run_suite(name: str, database_url: str | None, load: Any, rounds: int, serve
             reader = members[1]
             middle = ids[len(ids) // 2]
             targets = [
-                Target("bare_json", "bare Quart `GET /json` (ceiling)", bare, "/json", {},
-                       lambda body: body == {"hello": "world"}),
-                Target("auth_user", "Commonly `GET /api/auth/user` (reference)", server, "/api/auth/user",
-                       reader.headers, lambda body: body.get("id") == reader.id),
-                Target("messages", "Commonly `GET /api/pods/:id/messages?limit=50` (newest page)", server,
-                       f"/api/pods/{pod_id}/messages?limit=50", reader.headers,
-                       lambda body: len(body) == 50 and body[-1]["id"] == ids[-1]),
-                Target("messages_deep", "Commonly `GET /api/pods/:id/messages?limit=50&before=<50,000th id>`",
-                       server, f"/api/pods/{pod_id}/messages?limit=50&before={middle}", reader.headers,
-                       lambda body: len(body) == 50 and body[-1]["id"] == middle - 1),
+                bh.Target("bare_json", "bare Quart `GET /json` (ceiling)", bare, "/json", {},
+                          lambda body: body == {"hello": "world"}),
+                bh.Target("auth_user", "Commonly `GET /api/auth/user` (reference)", server, "/api/auth/user",
+                          reader.headers, lambda body: body.get("id") == reader.id),
+                bh.Target("messages", "Commonly `GET /api/pods/:id/messages?limit=50` (newest page)", server,
+                          f"/api/pods/{pod_id}/messages?limit=50", reader.headers,
+                          lambda body: len(body) == 50 and body[-1]["id"] == ids[-1]),
+                bh.Target("messages_deep", "Commonly `GET /api/pods/:id/messages?limit=50&before=<50,000th id>`",
+                          server, f"/api/pods/{pod_id}/messages?limit=50&before={middle}", reader.headers,
+                          lambda body: len(body) == 50 and body[-1]["id"] == middle - 1),
             ]
-            suite = measure_targets(name, targets, load, rounds, quiet_wait)
+            summary, runs = bh.measure_targets(name, targets, load, rounds, quiet_wait, log)
         finally:
             for process in (server, bare):
                 process.stop()
-    suite.update({"messages_in_pod": len(ids), "seed_seconds": round(seeded, 2),
-                  "plugins": server.env["COMMONLY_PLUGINS"]})
-    suite["target_ratio"] = suite["targets"]["messages"]["vs_bare_json"]
-    suite["target_ratio_per_round"] = [
-        m["rps"] / b["rps"] for m, b in zip(suite["per_round"]["messages"], suite["per_round"]["bare_json"],
-                                            strict=True)]
-    del suite["per_round"]
-    return suite
+    return {"database": name, "targets": summary, "messages_in_pod": len(ids), "seed_seconds": round(seeded, 2),
+            "plugins": server.env["COMMONLY_PLUGINS"], "target_ratio": summary["messages"]["vs_bare_json"],
+            "target_ratio_per_round": bh.ratio_per_round(runs, "messages")}
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = [
-        "| database | route | req/s (median) | req/s (min-max) | p50 ms | p99 ms | vs bare `/json` "
-        "| server CPU | CPU µs/req | vs bare, by CPU | others' CPU (max) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for suite in results["suites"]:
-        for entry in suite["targets"].values():
-            errors = ""
-            if entry["non_2xx"] or entry["socket_errors"]:
-                errors = f" (!! {entry['non_2xx']} non-2xx, {entry['socket_errors']} socket errors)"
-            lines.append(
-                f"| {suite['database']} | {entry['label']}{errors} | {entry['rps_median']:.0f} | "
-                f"{entry['rps_min']:.0f}-{entry['rps_max']:.0f} | {entry['p50_ms_median']:.2f} | "
-                f"{entry['p99_ms_median']:.2f} | {entry['vs_bare_json'] * 100:.0f} % | "
-                f"{bh._cores(entry['server_cpu_median'])} | {bh._num(entry['cpu_us_per_request_median'])} | "
-                f"{bh._pct(entry['vs_bare_json_cpu'])} | {bh._cores(entry['others_cpu_max'])} |")
-    lines.append("")
+    lines = bh.route_table(results["suites"])
     for suite in results["suites"]:
         ratio = suite["target_ratio"]
         per_round = ", ".join(f"{r * 100:.0f} %" for r in suite["target_ratio_per_round"])
@@ -292,67 +178,37 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{suite['messages_in_pod']:,} messages ÷ bare `/json` = **{ratio * 100:.0f} %** "
                      f"(per round: {per_round}); target ≥ {RATIO_TARGET * 100:.0f} %: **{met}**. "
                      f"By server CPU per request: {bh._pct(suite['targets']['messages']['vs_bare_json_cpu'])}.")
-    code = results["code"]
-    dirty = " plus uncommitted changes to the app" if code["app_sources_modified"] else ""
     load = results["settings"]
-    lines.append(f"- code: commit {code['commit'] or 'unknown'}{dirty}; plugins: {results['suites'][0]['plugins']}.")
+    lines.append(f"- code: {bh.code_line(results)}; plugins: {results['suites'][0]['plugins']}.")
     lines.append(f"- load: {results['machine']['load_generator']}, -t{load['threads']} -c{load['connections']} "
                  f"-d{load['duration_s']:.0f}s after a {load['warmup_s']:.0f} s warm-up, {load['rounds']} rounds; "
                  f"pinned: {load['pinned']}.")
     return "\n".join(lines)
 
 
-def pinning(no_pin: bool) -> tuple[bool, int | None, int | None]:
-    pin = not no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    return (pin, 1, 0) if pin else (False, None, None)
-
-
-def write_results(kind: str, started: dt.datetime, results: dict[str, Any]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{kind}-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    log(f"wrote {path.relative_to(BENCH.parent)}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="pods message history benchmark (see the module docstring)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement (default 8)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per route (default 3)")
-    parser.add_argument("--quiet-wait", type=float, default=10.0,
-                        help="wait up to this many seconds for the machine to go idle before each measurement")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin servers to CPU 1 and wrk to CPU 0")
-    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/pods-http-<date>.json")
+    bh.add_wrk_arguments(parser, "pods-http")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
-    pin, server_cpu, client_cpu = pinning(args.no_pin)
+    pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
     load = bh.Load(1, args.connections, min(args.duration, 120.0), max(args.warmup, 0.0), client_cpu, True)
     pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")
     if pg_url:
         bh.check_loopback(pg_url)
     started = dt.datetime.now(dt.UTC)
-    results: dict[str, Any] = {
-        "benchmark": "bench/pods_http.py", "date": started.isoformat(timespec="seconds"),
-        "code": bh.code_info(), "machine": bh.machine_info(shutil.which("wrk")),
-        "settings": {"threads": 1, "connections": args.connections, "duration_s": load.duration,
-                     "warmup_s": load.warmup, "rounds": args.rounds, "pinned": pin, "messages": MESSAGES,
-                     "authors": AUTHORS, "servers": "uvicorn, 1 worker, loop/http auto, no access log"},
-        "targets": {"messages_vs_bare_min": RATIO_TARGET},
-        "suites": [],
-    }
-    log("pods message history (sqlite) ...")
-    results["suites"].append(run_suite("sqlite", None, load, args.rounds, server_cpu, args.quiet_wait))
-    if pg_url:
-        log("pods message history (postgresql) ...")
-        with bh.scratch_database(pg_url, "pods") as url:
-            results["suites"].append(run_suite("postgresql", url, load, args.rounds, server_cpu, args.quiet_wait))
-    table = markdown(results)
-    results["markdown"] = table
-    print(table)
-    if not args.no_write:
-        write_results("pods-http", started, results)
+    results = bh.new_results(
+        "bench/pods_http.py", started, bh.machine_info(shutil.which("wrk")),
+        {"threads": 1, "connections": args.connections, "duration_s": load.duration, "warmup_s": load.warmup,
+         "rounds": args.rounds, "pinned": pin, "messages": MESSAGES, "authors": AUTHORS,
+         "servers": "uvicorn, 1 worker, loop/http auto, no access log"},
+        {"messages_vs_bare_min": RATIO_TARGET})
+    results["suites"] = bh.each_database(
+        "pods message history", pg_url, "pods",
+        lambda name, url: run_suite(name, url, load, args.rounds, server_cpu, args.quiet_wait))
+    bh.report("pods-http", started, results, markdown(results), write=not args.no_write)
     return 0
 
 

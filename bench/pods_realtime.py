@@ -51,7 +51,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import kernel_http as bh
 import pods_http as ph
+
+log = bh.log
 
 CLIENTS = 200
 RATIO_TARGET = 0.80
@@ -333,25 +336,23 @@ def main() -> int:
         serve_bare(args.port)
         return 0
 
-    bh, log = ph.bh, ph.log
-    pin, server_cpu, client_cpu = ph.pinning(args.no_pin)
+    pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
     if pin:
         os.sched_setaffinity(0, {client_cpu})
     pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")
     if pg_url:
         bh.check_loopback(pg_url)
     started = dt.datetime.now(dt.UTC)
-    results: dict[str, Any] = {
-        "benchmark": "bench/pods_realtime.py", "date": started.isoformat(timespec="seconds"),
-        "code": bh.code_info(), "machine": bh.machine_info(None),
-        "settings": {"clients": args.clients, "rate_per_s": args.rate, "posters": args.posters,
-                     "duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds, "pinned": pin,
-                     "database": "postgresql" if pg_url else "sqlite", "plugins": ph.PLUGINS,
-                     "clients_impl": "raw engine.io v4 websocket clients (aiohttp), one process, uvloop"},
-        "targets": {"max_deliveries_vs_bare_min": RATIO_TARGET, "steady_p99_ms_max": P99_TARGET_MS},
-        "rounds": [],
-    }
-    results["machine"]["load_generator"] = "bench/pods_realtime.py clients (aiohttp websockets)"
+    results = bh.new_results(
+        "bench/pods_realtime.py", started,
+        {**bh.machine_info(None), "load_generator": "bench/pods_realtime.py clients (aiohttp websockets)"},
+        {"clients": args.clients, "rate_per_s": args.rate, "posters": args.posters, "duration_s": args.duration,
+         "warmup_s": args.warmup, "rounds": args.rounds, "pinned": pin,
+         "database": "postgresql" if pg_url else "sqlite", "plugins": ph.PLUGINS,
+         "clients_impl": "raw engine.io v4 websocket clients (aiohttp), one process, uvloop"},
+        {"max_deliveries_vs_bare_min": RATIO_TARGET, "steady_p99_ms_max": P99_TARGET_MS})
+    del results["suites"]  # one database a run; its rounds pair the two servers
+    results["rounds"] = []
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(bh.scratch_database(pg_url, "realtime")) if pg_url else None
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="commonly-bench-realtime-")))
@@ -388,11 +389,7 @@ def main() -> int:
             commonly.stop()
             bare.stop()
     results["summary"] = summarize(results["rounds"])
-    table = markdown(results)
-    results["markdown"] = table
-    print(table)
-    if not args.no_write:
-        ph.write_results("pods-realtime", started, results)
+    bh.report("pods-realtime", started, results, markdown(results), write=not args.no_write)
     return 0
 
 
@@ -460,8 +457,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"**{'met' if p99 <= P99_TARGET_MS else 'NOT met'}**; deliveries per second "
         f"{summary['steady_ratio'] * 100:.0f} % of bare; server CPU per message: bare ÷ Commonly = "
         f"{summary['steady_cpu_ratio'] * 100:.0f} %.",
-        f"- code: commit {results['code']['commit'] or 'unknown'}"
-        f"{' plus uncommitted changes to the app' if results['code']['app_sources_modified'] else ''}; "
+        f"- code: {bh.code_line(results)}; "
         f"{settings['duration_s']:.0f} s per phase, {settings['rounds']} rounds, {settings['posters']} posters at max; "
         f"pinned: {settings['pinned']}.",
     ]

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import json
 import os
 import statistics
 import sys
@@ -38,15 +37,11 @@ from typing import Any
 import kernel_http as bh
 import registry_queue as rq
 
-BENCH = Path(__file__).resolve().parent
-
-
 P99_TARGET_MS = 50.0
 AGENTS = 50
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+log = bh.log
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -178,36 +173,19 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/registry-push-<date>.json")
     parser.add_argument("--note", help="a remark kept in the results file (what code was measured, ...)")
     args = parser.parse_args()
-    pin = not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    server_cpu, client_cpu = (1, 0) if pin else (None, None)
+    pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
     pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")
     if pg_url:
         bh.check_loopback(pg_url)
     started = dt.datetime.now(dt.UTC)
-    results: dict[str, Any] = {
-        "benchmark": "bench/registry_push.py", "date": started.isoformat(timespec="seconds"),
-        "code": {**bh.code_info(), "note": args.note},
-        "machine": {**bh.machine_info(None), "load_generator": "httpx + python-socketio"},
-        "settings": {"agents": AGENTS, "mentions": args.mentions, "fanout_messages": args.fanout,
-                     "warmup": args.warmup, "pinned": pin,
-                     "server": "uvicorn on uvloop, 1 worker, plugins auth,pods,registry, rate limits off"},
-        "targets": {"single_p99_ms_max": P99_TARGET_MS},
-        "suites": [],
-    }
-    log("registry push (sqlite) ...")
-    results["suites"].append(run_suite("sqlite", None, args, server_cpu, client_cpu))
-    if pg_url:
-        log("registry push (postgresql) ...")
-        with bh.scratch_database(pg_url, "registry_push") as url:
-            results["suites"].append(run_suite("postgresql", url, args, server_cpu, client_cpu))
-    table = markdown(results)
-    results["markdown"] = table
-    print(table)
-    if not args.no_write:
-        (BENCH / "results").mkdir(exist_ok=True)
-        path = BENCH / "results" / f"registry-push-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
-        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        log(f"wrote {path.relative_to(BENCH.parent)}")
+    results = bh.new_results(
+        "bench/registry_push.py", started, {**bh.machine_info(None), "load_generator": "httpx + python-socketio"},
+        {"agents": AGENTS, "mentions": args.mentions, "fanout_messages": args.fanout, "warmup": args.warmup,
+         "pinned": pin, "server": "uvicorn on uvloop, 1 worker, plugins auth,pods,registry, rate limits off"},
+        {"single_p99_ms_max": P99_TARGET_MS}, note=args.note)
+    results["suites"] = bh.each_database(
+        "registry push", pg_url, "registry_push", lambda name, url: run_suite(name, url, args, server_cpu, client_cpu))
+    bh.report("registry-push", started, results, markdown(results), write=not args.no_write)
     return 0
 
 

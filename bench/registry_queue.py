@@ -58,9 +58,6 @@ from typing import Any
 
 import kernel_http as bh
 
-BENCH = Path(__file__).resolve().parent
-
-
 TARGET_EVENTS_PER_S = 1_000.0
 PLUGINS = "auth,pods,registry"
 AGENT = "bench-agent"
@@ -71,8 +68,7 @@ FETCH_LIMIT = 100
 PHASE_TIMEOUT = 600.0
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+log = bh.log
 
 
 # -- the server (this file run with --serve) ------------------------------------------------------
@@ -603,40 +599,23 @@ def main() -> int:
     if args.serve:
         serve(args.port, args.database_url, args.data_dir, args.profile_to)
         return 0
-    pin = not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    server_cpu, client_cpu = (1, 0) if pin else (None, None)
+    pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
     pg_url = None if args.no_postgres else os.environ.get("COMMONLY_BENCH_DATABASE_URL")
     if pg_url:
         bh.check_loopback(pg_url)
     started = dt.datetime.now(dt.UTC)
-    results: dict[str, Any] = {
-        "benchmark": "bench/registry_queue.py", "date": started.isoformat(timespec="seconds"),
-        "code": {**bh.code_info(), "note": args.note},
-        "machine": {**bh.machine_info(None), "load_generator": "aiohttp (HTTP and a lean socket.io client)"},
-        "settings": {"events": args.events, "mentions": args.mentions, "agents": args.agents,
-                     "acks_in_flight_per_agent": ACKS_IN_FLIGHT, "producer_batch": PRODUCER_BATCH,
-                     "posters": POSTERS, "fetch_limit": FETCH_LIMIT, "pinned": pin, "profile": args.profile,
-                     "server": "uvicorn on uvloop, 1 worker, plugins auth,pods,registry + /bench/enqueue, "
-                               "rate limits off"},
-        "targets": {"events_per_s_postgresql_min": TARGET_EVENTS_PER_S},
-        "suites": [],
-    }
-    if not args.no_sqlite:
-        log("registry queue (sqlite) ...")
-        results["suites"].append(run_suite("sqlite", None, args, server_cpu, client_cpu))
-    if pg_url:
-        log("registry queue (postgresql) ...")
-        with bh.scratch_database(pg_url, "registry_queue") as url:
-            results["suites"].append(run_suite("postgresql", url, args, server_cpu, client_cpu))
-    table = markdown(results)
-    results["markdown"] = table
-    print(table)
-    if not args.no_write:
-        RESULTS = BENCH / "results"
-        RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"registry-queue-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
-        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        log(f"wrote {path.relative_to(BENCH.parent)}")
+    results = bh.new_results(
+        "bench/registry_queue.py", started,
+        {**bh.machine_info(None), "load_generator": "aiohttp (HTTP and a lean socket.io client)"},
+        {"events": args.events, "mentions": args.mentions, "agents": args.agents,
+         "acks_in_flight_per_agent": ACKS_IN_FLIGHT, "producer_batch": PRODUCER_BATCH, "posters": POSTERS,
+         "fetch_limit": FETCH_LIMIT, "pinned": pin, "profile": args.profile,
+         "server": "uvicorn on uvloop, 1 worker, plugins auth,pods,registry + /bench/enqueue, rate limits off"},
+        {"events_per_s_postgresql_min": TARGET_EVENTS_PER_S}, note=args.note)
+    results["suites"] = bh.each_database(
+        "registry queue", pg_url, "registry_queue",
+        lambda name, url: run_suite(name, url, args, server_cpu, client_cpu), sqlite=not args.no_sqlite)
+    bh.report("registry-queue", started, results, markdown(results), write=not args.no_write)
     return 0
 
 

@@ -30,29 +30,20 @@ Only 127.0.0.1 is contacted; nothing is installed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
 import shutil
-import sqlite3
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import kernel_http as bh
 
-BENCH = Path(__file__).resolve().parent
-
-
-
-RESULTS = BENCH / "results"
 POSTS_TARGET = 0.40  # GET /api/posts / bare GET /json
 FEED_P99_TARGET_MS = 100.0
 FEED_CONNECTIONS = 20
@@ -65,8 +56,7 @@ FOLLOWED_THREADS = 10
 COMMENTS = 60
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+log = bh.log
 
 
 def plugin_list() -> str:
@@ -104,37 +94,6 @@ def register(server: Any, name: str) -> Member:
     return Member(body["user"]["id"], body["user"]["username"], body["token"])
 
 
-def run_sql(database_url: str, statements: list[tuple[str, list[Any]]], many: bool = False) -> None:
-    """Run SQL in the server's database from here (the server keeps running; it is idle).
-    With ``many``, each statement's args are a list of rows (executemany)."""
-    if database_url.startswith("sqlite://"):
-        conn = sqlite3.connect(database_url.removeprefix("sqlite://"), timeout=30)
-        try:
-            for sql, args in statements:
-                (conn.executemany if many else conn.execute)(sql, args)
-            conn.commit()
-        finally:
-            conn.close()
-        return
-
-    async def run() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(database_url.replace("postgres://", "postgresql://", 1), timeout=10)
-        try:
-            async with conn.transaction():
-                for sql, args in statements:
-                    if many:
-                        await conn.executemany(sql, args, timeout=600)
-                    else:
-                        await conn.execute(sql, *args, timeout=600)
-            await conn.execute("ANALYZE", timeout=600)
-        finally:
-            await conn.close(timeout=10)
-
-    asyncio.run(run())
-
-
 def seed(server: Any, database_url: str, pod_plugin: bool) -> dict[str, Any]:
     """Users, a pod, follows, 10,000 posts with their activities, then comments and likes."""
     users = [register(server, f"social{n}") for n in range(USERS)]
@@ -166,7 +125,7 @@ def seed(server: Any, database_url: str, pod_plugin: bool) -> dict[str, Any]:
         f"comment_count, created_at, updated_at) SELECT {author_value}, pod_id, {mark(2)}, image, tags, tag_index, "
         f"category, source, 0, 0, created_at, updated_at FROM social_post WHERE id = {mark(3)}"
     )
-    run_sql(database_url, [(insert_post, rows)], many=True)
+    bh.run_sql(database_url, [(insert_post, rows)], many=True)
     first_seeded = int(pod_template["id"]) + 1 if pod_id else int(global_template["id"]) + 1
     text = "CAST(p.author_id AS VARCHAR)" if not sqlite else "p.author_id"
     insert_activities = (
@@ -176,7 +135,7 @@ def seed(server: Any, database_url: str, pod_plugin: bool) -> dict[str, Any]:
         "CASE WHEN p.pod_id IS NULL THEN 'public' ELSE 'pod' END, p.id, p.created_at "
         f"FROM social_post AS p JOIN auth_user AS u ON u.id = p.author_id WHERE p.id >= {mark(1)} ORDER BY p.id"
     )
-    run_sql(database_url, [(insert_activities, [first_seeded])])
+    bh.run_sql(database_url, [(insert_activities, [first_seeded])])
     newest = api(server, "GET", "/api/posts?limit=1", token=reader.token)[0]
     # threads: the reader posts and follows; others comment (author, thread and mention activities)
     own = [api(server, "POST", "/api/posts", {"content": f"reader's {n}"}, reader.token, expect=201)
@@ -194,69 +153,6 @@ def seed(server: Any, database_url: str, pod_plugin: bool) -> dict[str, Any]:
 
 
 # -- measuring -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Target:
-    key: str
-    label: str
-    server: Any
-    path: str
-    headers: dict[str, str]
-    check: Callable[[Any], bool]
-    connections: int | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{bh.HOST}:{self.server.port}{self.path}"
-
-
-def measure_targets(name: str, targets: list[Target], load: Any, rounds: int, quiet_wait: float) -> dict[str, Any]:
-    """Each target ``rounds`` times, the order rotating each round; medians like ``bench/kernel_http.py``."""
-    for target in targets:  # answers correctly before we load it
-        status, body = bh.request(target.server.port, "GET", target.path, headers=target.headers, timeout=30.0)
-        if status != 200 or not target.check(json.loads(body)):
-            raise RuntimeError(f"{target.url} answered {status}: {body[:300]!r}")
-    runs: dict[str, list[dict[str, Any]]] = {target.key: [] for target in targets}
-    for round_no in range(1, rounds + 1):
-        shift = (round_no - 1) % len(targets)
-        for target in targets[shift:] + targets[:shift]:
-            target_load = replace(load, connections=target.connections or load.connections)
-            result = bh.measure(target.url, target.headers, target_load, target.server.proc.pid, quiet_wait, log)
-            result["connections"] = target_load.connections
-            runs[target.key].append(result)
-            flag = "" if not (result["non_2xx"] or result["socket_errors"]) else (
-                f"  !! non-2xx {result['non_2xx']}, socket errors {result['socket_errors']}")
-            cpu = (f"  server CPU {result['server_cpu']:.2f}  others {result['others_cpu']:.2f}"
-                   if "server_cpu" in result else "")
-            log(f"  [{name}] round {round_no}/{rounds} {target.key:<10} -c{target_load.connections:<3} "
-                f"{result['rps']:8.0f} req/s  p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:6.2f} ms"
-                f"{cpu}{flag}")
-    summary: dict[str, Any] = {}
-    for target in targets:
-        results = runs[target.key]
-        summary[target.key] = {
-            "label": target.label, "path": target.path, "connections": results[0]["connections"],
-            "rounds": results,
-            "rps_median": statistics.median(r["rps"] for r in results),
-            "rps_min": min(r["rps"] for r in results), "rps_max": max(r["rps"] for r in results),
-            "p50_ms_median": statistics.median(r["p50_ms"] for r in results),
-            "p99_ms_median": statistics.median(r["p99_ms"] for r in results),
-            "p99_ms_max": max(r["p99_ms"] for r in results),
-            "server_cpu_median": bh._median_of(results, "server_cpu"),
-            "cpu_us_per_request_median": bh._median_of(results, "cpu_us_per_request"),
-            "others_cpu_max": max((r.get("others_cpu", 0.0) for r in results), default=0.0),
-            "non_2xx": sum(r["non_2xx"] for r in results),
-            "socket_errors": sum(r["socket_errors"] for r in results),
-        }
-    bare = summary["bare_json"]
-    for entry in summary.values():
-        entry["vs_bare_json"] = entry["rps_median"] / bare["rps_median"]
-        cpu = entry["cpu_us_per_request_median"]
-        entry["vs_bare_json_cpu"] = (bare["cpu_us_per_request_median"] / cpu
-                                     if cpu and bare["cpu_us_per_request_median"] else None)
-    per_round = [p["rps"] / b["rps"] for p, b in zip(runs["posts"], runs["bare_json"], strict=True)]
-    return {"database": name, "targets": summary, "posts_vs_bare_per_round": per_round}
 
 
 def run_suite(name: str, database_url: str | None, load: Any, rounds: int, server_cpu: int | None,
@@ -285,23 +181,25 @@ def run_suite(name: str, database_url: str | None, load: Any, rounds: int, serve
             uncached.wait_ready("/ready")
             reader = seeded["reader"]
             targets = [
-                Target("bare_json", "bare Quart `GET /json` (ceiling)", bare, "/json", {},
-                       lambda body: body == {"hello": "world"}),
-                Target("auth_user", "Commonly `GET /api/auth/user` (reference)", server, "/api/auth/user",
-                       reader.headers, lambda body: body.get("id") == reader.id),
-                Target("posts", "Commonly `GET /api/posts` (20 per page)", server, "/api/posts", reader.headers,
-                       lambda body: len(body) == 20),
-                Target("feed", f"Commonly `GET /api/activity/feed` (-c{FEED_CONNECTIONS})", server,
-                       "/api/activity/feed", reader.headers,
-                       lambda body: len(body["activities"]) == 20 and body["unreadCount"] > 0,
-                       connections=FEED_CONNECTIONS),
-                Target("posts_uncached", "… `GET /api/posts`, response cache off", uncached, "/api/posts",
-                       reader.headers, lambda body: len(body) == 20),
-                Target("feed_uncached", f"… `GET /api/activity/feed` (-c{FEED_CONNECTIONS}), response cache off",
-                       uncached, "/api/activity/feed", reader.headers,
-                       lambda body: len(body["activities"]) == 20, connections=FEED_CONNECTIONS),
+                bh.Target("bare_json", "bare Quart `GET /json` (ceiling)", bare, "/json", {},
+                          lambda body: body == {"hello": "world"}),
+                bh.Target("auth_user", "Commonly `GET /api/auth/user` (reference)", server, "/api/auth/user",
+                          reader.headers, lambda body: body.get("id") == reader.id),
+                bh.Target("posts", "Commonly `GET /api/posts` (20 per page)", server, "/api/posts", reader.headers,
+                          lambda body: len(body) == 20),
+                bh.Target("feed", f"Commonly `GET /api/activity/feed` (-c{FEED_CONNECTIONS})", server,
+                          "/api/activity/feed", reader.headers,
+                          lambda body: len(body["activities"]) == 20 and body["unreadCount"] > 0,
+                          connections=FEED_CONNECTIONS),
+                bh.Target("posts_uncached", "… `GET /api/posts`, response cache off", uncached, "/api/posts",
+                          reader.headers, lambda body: len(body) == 20),
+                bh.Target("feed_uncached", f"… `GET /api/activity/feed` (-c{FEED_CONNECTIONS}), response cache off",
+                          uncached, "/api/activity/feed", reader.headers,
+                          lambda body: len(body["activities"]) == 20, connections=FEED_CONNECTIONS),
             ]
-            suite = measure_targets(name, targets, load, rounds, quiet_wait)
+            summary, runs = bh.measure_targets(name, targets, load, rounds, quiet_wait, log)
+            suite = {"database": name, "targets": summary,
+                     "posts_vs_bare_per_round": bh.ratio_per_round(runs, "posts")}
         finally:
             for process in processes:
                 process.stop()
@@ -312,23 +210,7 @@ def run_suite(name: str, database_url: str | None, load: Any, rounds: int, serve
 
 
 def markdown(results: dict[str, Any]) -> str:
-    lines = [
-        "| database | route | req/s (median) | req/s (min-max) | p50 ms | p99 ms | vs bare `/json` "
-        "| server CPU | CPU µs/req | vs bare, by CPU | others' CPU (max) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for suite in results["suites"]:
-        for entry in suite["targets"].values():
-            errors = ""
-            if entry["non_2xx"] or entry["socket_errors"]:
-                errors = f" (!! {entry['non_2xx']} non-2xx, {entry['socket_errors']} socket errors)"
-            lines.append(
-                f"| {suite['database']} | {entry['label']}{errors} | {entry['rps_median']:.0f} | "
-                f"{entry['rps_min']:.0f}-{entry['rps_max']:.0f} | {entry['p50_ms_median']:.2f} | "
-                f"{entry['p99_ms_median']:.2f} | {entry['vs_bare_json'] * 100:.0f} % | "
-                f"{bh._cores(entry['server_cpu_median'])} | {bh._num(entry['cpu_us_per_request_median'])} | "
-                f"{bh._pct(entry['vs_bare_json_cpu'])} | {bh._cores(entry['others_cpu_max'])} |")
-    lines.append("")
+    lines = bh.route_table(results["suites"])
     for suite in results["suites"]:
         ratio = suite["posts_vs_bare"]
         per_round = ", ".join(f"{r * 100:.0f} %" for r in suite["posts_vs_bare_per_round"])
@@ -348,10 +230,8 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{cold_posts['vs_bare_json'] * 100:.0f} % of bare ({posts_cpu} µs CPU per request); "
                      f"the feed's p99 {cold_feed['p99_ms_median']:.1f} ms "
                      f"({bh._num(cold_feed['cpu_us_per_request_median'])} µs CPU per request).")
-    code = results["code"]
-    dirty = " plus uncommitted changes to the app" if code["app_sources_modified"] else ""
     load = results["settings"]
-    lines.append(f"- code: commit {code['commit'] or 'unknown'}{dirty}; plugins: {results['suites'][0]['plugins']}.")
+    lines.append(f"- code: {bh.code_line(results)}; plugins: {results['suites'][0]['plugins']}.")
     lines.append(f"- load: {results['machine']['load_generator']}, -t1 -c{load['connections']} (feed "
                  f"-c{FEED_CONNECTIONS}) -d{load['duration_s']:.0f}s after a {load['warmup_s']:.0f} s warm-up, "
                  f"{load['rounds']} rounds; pinned: {load['pinned']}.")
@@ -361,47 +241,27 @@ def markdown(results: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="social plugin benchmark (see the module docstring)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32; the feed: 20)")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement (default 8)")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds per route (default 3)")
-    parser.add_argument("--quiet-wait", type=float, default=10.0,
-                        help="wait up to this many seconds for the machine to go idle before each measurement")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin servers to CPU 1 and wrk to CPU 0")
+    bh.add_wrk_arguments(parser, "social")
     parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL even when its URL is set")
-    parser.add_argument("--no-write", action="store_true", help="do not write bench/results/social-<date>.json")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
-    pin = not args.no_pin and hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) >= 2
-    server_cpu, client_cpu = (1, 0) if pin else (None, None)
+    pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
     load = bh.Load(1, args.connections, min(args.duration, 120.0), max(args.warmup, 0.0), client_cpu, True)
     pg_url = None if args.sqlite_only else os.environ.get("COMMONLY_BENCH_DATABASE_URL")
     if pg_url:
         bh.check_loopback(pg_url)
     started = dt.datetime.now(dt.UTC)
-    results: dict[str, Any] = {
-        "benchmark": "bench/social.py", "date": started.isoformat(timespec="seconds"),
-        "code": bh.code_info(), "machine": bh.machine_info(shutil.which("wrk")),
-        "settings": {"threads": 1, "connections": args.connections, "feed_connections": FEED_CONNECTIONS,
-                     "duration_s": load.duration, "warmup_s": load.warmup, "rounds": args.rounds, "pinned": pin,
-                     "users": USERS, "posts": POSTS, "servers": "uvicorn, 1 worker, loop/http auto, no access log"},
-        "targets": {"posts_vs_bare_min": POSTS_TARGET, "feed_p99_ms_max": FEED_P99_TARGET_MS},
-        "suites": [],
-    }
-    log("social (sqlite) ...")
-    results["suites"].append(run_suite("sqlite", None, load, args.rounds, server_cpu, args.quiet_wait))
-    if pg_url:
-        log("social (postgresql) ...")
-        with bh.scratch_database(pg_url, "social") as url:
-            results["suites"].append(run_suite("postgresql", url, load, args.rounds, server_cpu, args.quiet_wait))
-    table = markdown(results)
-    results["markdown"] = table
-    print(table)
-    if not args.no_write:
-        RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"social-{started.strftime('%Y-%m-%dT%H%M%SZ')}.json"
-        path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-        log(f"wrote {path.relative_to(BENCH.parent)}")
+    results = bh.new_results(
+        "bench/social.py", started, bh.machine_info(shutil.which("wrk")),
+        {"threads": 1, "connections": args.connections, "feed_connections": FEED_CONNECTIONS,
+         "duration_s": load.duration, "warmup_s": load.warmup, "rounds": args.rounds, "pinned": pin,
+         "users": USERS, "posts": POSTS, "servers": "uvicorn, 1 worker, loop/http auto, no access log"},
+        {"posts_vs_bare_min": POSTS_TARGET, "feed_p99_ms_max": FEED_P99_TARGET_MS})
+    results["suites"] = bh.each_database(
+        "social", pg_url, "social",
+        lambda name, url: run_suite(name, url, load, args.rounds, server_cpu, args.quiet_wait))
+    bh.report("social", started, results, markdown(results), write=not args.no_write)
     return 0
 
 
