@@ -203,6 +203,28 @@ def _collector(sio: socketio.AsyncClient, event: str) -> Callable[..., Awaitable
     return collect
 
 
+@pytest_asyncio.fixture
+async def openapi_document(client: httpx.AsyncClient) -> dict[str, Any]:
+    """The app's OpenAPI document, as ``GET /openapi.json`` serves it."""
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def check_documented_errors(document: dict[str, Any], method: str, path: str, required: set[int]) -> dict[str, Any]:
+    """The operation at ``method path`` documents every status in ``required``, a success, and each
+    error with the envelope's schema. Returns the operation for a suite's own checks."""
+    operation = document["paths"][path][method]
+    responses = {int(status): body for status, body in operation["responses"].items()}
+    assert required <= set(responses), (method, path, sorted(responses))
+    assert any(200 <= status < 300 for status in responses), (method, path)
+    for status, body in responses.items():
+        if status >= 400:
+            assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, \
+                (method, path, status)
+    return operation
+
+
 def check_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
     """Assert the one error envelope of the spec: status, snake_case code, message, requestId equal
     to the X-Request-Id header; returns the body."""

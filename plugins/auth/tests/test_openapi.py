@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-ERROR_REF = "#/components/schemas/Error"
+from commonly_kernel.testing import check_documented_errors
 
 #: (method, path) → error statuses the route must document (beyond what it may add).
 ROUTES = {
@@ -34,38 +32,25 @@ ROUTES = {
 }
 
 
-@pytest.fixture
-async def document(client):
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.json()
-
-
-async def test_every_auth_route_is_documented(document):
-    documented = {(method, path) for path, operations in document["paths"].items() for method in operations
+async def test_every_auth_route_is_documented(openapi_document):
+    documented = {(method, path) for path, operations in openapi_document["paths"].items() for method in operations
                   if path.startswith(("/api/auth", "/api/admin/users"))}
     assert documented == set(ROUTES)
 
 
-async def test_error_responses_use_the_envelope(document):
+async def test_error_responses_use_the_envelope(openapi_document):
     for (method, path), required in ROUTES.items():
-        operation = document["paths"][path][method]
-        responses = {int(status): body for status, body in operation["responses"].items()}
-        assert required <= set(responses), (method, path, sorted(responses))
-        assert any(200 <= status < 300 for status in responses), (method, path)
-        for status, body in responses.items():
-            if status >= 400:
-                assert body["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (method, path, status)
+        operation = check_documented_errors(openapi_document, method, path, required)
         assert operation["operationId"].startswith("auth_")
 
 
-async def test_error_schema_and_user_schemas(document):
-    error = document["components"]["schemas"]["Error"]
+async def test_error_schema_and_user_schemas(openapi_document):
+    error = openapi_document["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"error", "message", "requestId"}
-    private = document["components"]["schemas"]["PrivateUser"]
+    private = openapi_document["components"]["schemas"]["PrivateUser"]
     assert "email" in private["properties"] and "_id" in private["properties"]
-    text = json.dumps(document)
+    text = json.dumps(openapi_document)
     assert "passwordHash" not in text and "password_hash" not in text
-    operation_ids = [operation["operationId"] for operations in document["paths"].values()
+    operation_ids = [operation["operationId"] for operations in openapi_document["paths"].values()
                      for operation in operations.values()]
     assert len(operation_ids) == len(set(operation_ids))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
+from commonly_kernel.testing import check_documented_errors
 
-ERROR_REF = "#/components/schemas/Error"
 BODY = {400, 401, 403, 404, 413}  # a route with a JSON body in a pod
 READ = {400, 401, 403, 404}  # a route with query parameters in a pod
 
@@ -35,48 +34,35 @@ ROUTES = {
 }
 
 
-@pytest.fixture
-async def document(client):
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.json()
-
-
-async def test_every_pods_route_documents_its_errors_with_the_envelope(document):
-    documented = {(method, path) for path, operations in document["paths"].items() for method in operations
+async def test_every_pods_route_documents_its_errors_with_the_envelope(openapi_document):
+    documented = {(method, path) for path, operations in openapi_document["paths"].items() for method in operations
                   if path.startswith(("/api/pods", "/api/messages", "/api/v1/memory"))}
     assert documented == set(ROUTES)
     operation_ids = []
     for (method, path), required in ROUTES.items():
-        operation = document["paths"][path][method]
-        responses = {int(status): body for status, body in operation["responses"].items()}
-        assert required <= set(responses), (method, path, sorted(responses))
-        assert any(200 <= status < 300 for status in responses), (method, path)
-        for status, body in responses.items():
-            if status >= 400:
-                assert body["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (method, path, status)
+        operation = check_documented_errors(openapi_document, method, path, required)
         assert operation["operationId"].startswith("pods_") and "pods" in operation["tags"]
         operation_ids.append(operation["operationId"])
     assert len(operation_ids) == len(set(operation_ids))
-    error = document["components"]["schemas"]["Error"]
+    error = openapi_document["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"error", "message", "requestId"}
 
 
-async def test_success_bodies_are_described(document):
-    schemas = document["components"]["schemas"]
-    created = document["paths"]["/api/pods/{pod_id}/messages"]["post"]["responses"]
+async def test_success_bodies_are_described(openapi_document):
+    schemas = openapi_document["components"]["schemas"]
+    created = openapi_document["paths"]["/api/pods/{pod_id}/messages"]["post"]["responses"]
     assert {"200", "201"} <= set(created)
     message = schemas["ChatMessage"]["properties"]
     assert {"id", "_id", "podId", "userId", "content", "author", "username", "isBot", "createdAt"} <= set(message)
     pod = schemas["PodOut"]["properties"]
     assert {"id", "_id", "name", "type", "joinPolicy", "members", "memberCount"} <= set(pod)
-    context = document["paths"]["/api/pods/{pod_id}/context"]["get"]["responses"]["200"]["content"][
+    context = openapi_document["paths"]["/api/pods/{pod_id}/context"]["get"]["responses"]["200"]["content"][
         "application/json"]["schema"]["properties"]
     assert {"pod", "task", "summaries", "assets", "tags", "skills", "skillModeUsed", "skillWarnings",
             "stats"} <= set(context)
-    listed = document["paths"]["/api/pods/{pod_id}/messages"]["get"]["responses"]["200"]
+    listed = openapi_document["paths"]["/api/pods/{pod_id}/messages"]["get"]["responses"]["200"]
     assert listed["content"]["application/json"]["schema"]["items"] == {"$ref": "#/components/schemas/ChatMessage"}
-    parameters = {parameter["name"] for parameter in document["paths"]["/api/pods/{pod_id}/context"]["get"]
+    parameters = {parameter["name"] for parameter in openapi_document["paths"]["/api/pods/{pod_id}/context"]["get"]
                   ["parameters"]}
     assert {"task", "summaryLimit", "assetLimit", "tagLimit", "skillLimit", "skillMode",
             "skillRefreshHours"} <= parameters

@@ -3,9 +3,8 @@ agent runtime, skills), each with the error responses it may answer in the envel
 
 from __future__ import annotations
 
-import pytest
+from commonly_kernel.testing import check_documented_errors
 
-ERROR_REF = "#/components/schemas/Error"
 AUTH = {401, 403}
 BODY = {400, 413}  # every route with a JSON body: validation and the body limit
 
@@ -69,36 +68,23 @@ ROUTES = {
 PREFIXES = {"registry": "registry_", "agent runtime": "agent_runtime_", "skills": "skills_"}
 
 
-@pytest.fixture
-async def document(client):
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.json()
-
-
-async def test_every_registry_route_is_documented(document):
-    documented = {(method, path) for path, operations in document["paths"].items() for method, operation in
+async def test_every_registry_route_is_documented(openapi_document):
+    documented = {(method, path) for path, operations in openapi_document["paths"].items() for method, operation in
                   operations.items() if set(operation.get("tags", [])) & set(PREFIXES)}
     assert documented == set(ROUTES)
 
 
-async def test_error_responses_use_the_envelope(document):
+async def test_error_responses_use_the_envelope(openapi_document):
     for (method, path), (tag, required) in ROUTES.items():
-        operation = document["paths"][path][method]
-        responses = {int(status): body for status, body in operation["responses"].items()}
-        assert required <= set(responses), (method, path, sorted(responses))
-        assert any(200 <= status < 300 for status in responses), (method, path)
-        for status, body in responses.items():
-            if status >= 400:
-                assert body["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (method, path, status)
+        operation = check_documented_errors(openapi_document, method, path, required)
         assert operation["tags"] == [tag], (method, path)
         assert operation["operationId"].startswith(PREFIXES[tag]), (method, path)
 
 
-async def test_the_envelope_schema(document):
-    error = document["components"]["schemas"]["Error"]
+async def test_the_envelope_schema(openapi_document):
+    error = openapi_document["components"]["schemas"]["Error"]
     assert set(error["required"]) == {"error", "message", "requestId"}
     assert "details" in error["properties"]
-    operation_ids = [operation["operationId"] for operations in document["paths"].values()
+    operation_ids = [operation["operationId"] for operations in openapi_document["paths"].values()
                      for operation in operations.values()]
     assert len(operation_ids) == len(set(operation_ids))

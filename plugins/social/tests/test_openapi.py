@@ -3,9 +3,8 @@ envelope's schema."""
 
 from __future__ import annotations
 
-import pytest
+from commonly_kernel.testing import check_documented_errors
 
-ERROR_REF = "#/components/schemas/Error"
 AUTH = {401, 403}
 
 #: (method, path) → error statuses the route must document.
@@ -35,37 +34,24 @@ ROUTES = {
 }
 
 
-@pytest.fixture
-async def document(client):
-    response = await client.get("/openapi.json")
-    assert response.status_code == 200
-    return response.json()
-
-
-async def test_every_social_route_is_documented(document):
-    documented = {(method, path) for path, operations in document["paths"].items() for method in operations
+async def test_every_social_route_is_documented(openapi_document):
+    documented = {(method, path) for path, operations in openapi_document["paths"].items() for method in operations
                   if path.startswith(("/api/posts", "/api/users", "/api/activity"))}
     assert documented == set(ROUTES)
 
 
-async def test_error_responses_use_the_envelope(document):
+async def test_error_responses_use_the_envelope(openapi_document):
     for (method, path), required in ROUTES.items():
-        operation = document["paths"][path][method]
-        responses = {int(status): body for status, body in operation["responses"].items()}
-        assert required <= set(responses), (method, path, sorted(responses))
-        assert any(200 <= status < 300 for status in responses), (method, path)
-        for status, body in responses.items():
-            if status >= 400:
-                assert body["content"]["application/json"]["schema"] == {"$ref": ERROR_REF}, (method, path, status)
+        operation = check_documented_errors(openapi_document, method, path, required)
         assert operation["operationId"].startswith("social_")
         assert operation["tags"] == ["social"]
 
 
-async def test_post_schemas(document):
-    schemas = document["components"]["schemas"]
+async def test_post_schemas(openapi_document):
+    schemas = openapi_document["components"]["schemas"]
     post = schemas["PostOut"]["properties"]
     for field in ("_id", "userId", "author", "username", "isBot", "likes", "liked", "commentCount", "source"):
         assert field in post, field
-    detail = document["paths"]["/api/posts/{post_id}"]["get"]["responses"]["200"]["content"]["application/json"]
+    detail = openapi_document["paths"]["/api/posts/{post_id}"]["get"]["responses"]["200"]["content"]["application/json"]
     assert "comments" in detail["schema"]["properties"] and "comments" not in post
-    assert "passwordHash" not in str(document)
+    assert "passwordHash" not in str(openapi_document)
