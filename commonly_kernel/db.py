@@ -12,11 +12,13 @@ dropped or altered. Changes to existing tables go through aerich migrations (doc
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 
 from .errors import StartupError
 from .registration import Models
@@ -100,3 +102,25 @@ async def fetch_all(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]
         numbers = iter(range(1, len(params) + 1))
         sql = _MARK.sub(lambda _: f"${next(numbers)}", sql)
     return await connection.execute_query_dict(sql, list(params))
+
+
+async def lock_until_commit(transaction: BaseDBAsyncClient, name: str) -> None:
+    """Hold the database-wide lock ``name`` until ``transaction`` ends, so a check-then-write
+    (``is this the first account?``) runs in one process at a time across every server process.
+
+    A unique constraint is the better tool where one fits; this is for rules over a whole table.
+    Under PostgreSQL's READ COMMITTED two transactions can both see the table as it was before
+    either wrote; a transaction-scoped advisory lock makes the second wait, and its next statement
+    then sees the first one's commit. SQLite needs nothing: Tortoise runs one transaction at a time
+    on its single connection, and SQLite admits one writer at a time.
+
+    Usage::
+
+        async with in_transaction() as transaction:
+            await lock_until_commit(transaction, "auth.first-admin")
+            ...
+    """
+    if transaction.capabilities.dialect != "postgres":
+        return
+    key = zlib.crc32(name.encode()) - 2**31  # a stable signed 32-bit key; hash() differs per process
+    await transaction.execute_query("SELECT pg_advisory_xact_lock($1)", [key])

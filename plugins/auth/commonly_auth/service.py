@@ -20,11 +20,21 @@ from weakref import WeakKeyDictionary
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from commonly_kernel import Actor, Conflict, Forbidden, Kernel, Settings, Unauthorized, ValidationFailed
+from commonly_kernel import (
+    Actor,
+    Conflict,
+    Forbidden,
+    Kernel,
+    Settings,
+    Unauthorized,
+    ValidationFailed,
+    lock_until_commit,
+)
 
 from .cache import USER_CHANGED, UserCache
 from .config import AuthConfig
@@ -216,10 +226,10 @@ async def register(
     await _refuse_taken(email, username)
     password_hash = await hash_password(password)
     try:
-        async with in_transaction():
+        async with in_transaction() as transaction:
             if database_code is not None:
                 await _redeem(database_code)
-            first_user = not await User.exists()
+            first_user = await _no_account_yet(transaction)
             user = await User.create(
                 username=username, username_key=username.lower(), email=email, password_hash=password_hash,
                 role="admin" if first_user or email in config.admin_emails else "user",
@@ -238,6 +248,15 @@ async def register(
         )
         return user, None
     return user, issue_token(user, kernel.settings)
+
+
+async def _no_account_yet(transaction: BaseDBAsyncClient) -> bool:
+    """Whether this registration is the first account ever (which makes it the administrator).
+    Registrations racing for that seat take turns; once any account exists none needs to wait."""
+    if await User.exists():
+        return False
+    await lock_until_commit(transaction, "commonly_auth.first-account")
+    return not await User.exists()
 
 
 async def _refuse_taken(email: str, username: str) -> None:

@@ -1,0 +1,41 @@
+"""Database helpers plugins use beside the ORM: ``lock_until_commit`` for whole-table rules."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tortoise.transactions import in_transaction
+
+from commonly_kernel import lock_until_commit
+from commonly_kernel.models import JobLease
+from commonly_kernel.testing import serve
+
+
+async def take_next_seat(pause: float) -> str:
+    """A check-then-write: count the seats taken, think a moment, take the next one."""
+    async with in_transaction() as transaction:
+        await lock_until_commit(transaction, "tests.seats")
+        taken = await JobLease.filter(name__startswith="seat-").count()
+        await asyncio.sleep(pause)  # without the lock, the other transaction counts in this gap
+        seat = f"seat-{taken}"
+        await JobLease.create(name=seat)
+    return seat
+
+
+async def test_lock_until_commit_makes_racing_transactions_take_turns(make_app):
+    async with serve(make_app()):
+        seats = await asyncio.gather(*(take_next_seat(0.05) for _ in range(4)))
+        stored = await JobLease.filter(name__startswith="seat-").values_list("name", flat=True)
+    assert sorted(seats) == ["seat-0", "seat-1", "seat-2", "seat-3"]
+    assert sorted(stored) == sorted(seats)
+
+
+async def test_lock_is_released_when_the_transaction_fails(make_app):
+    async with serve(make_app()):
+        try:
+            async with in_transaction() as transaction:
+                await lock_until_commit(transaction, "tests.seats")
+                raise RuntimeError("the writer gave up")
+        except RuntimeError:
+            pass
+        assert await asyncio.wait_for(take_next_seat(0), timeout=5) == "seat-0"
