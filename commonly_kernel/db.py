@@ -19,6 +19,7 @@ from typing import Any
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 from .errors import StartupError
 from .registration import Models
@@ -69,7 +70,20 @@ async def open_database(settings: Settings, model_sets: Iterable[Models]) -> Non
     await Tortoise.init(
         config=tortoise_config(settings.database_url, model_sets), _enable_global_fallback=True
     )
-    await Tortoise.generate_schemas(safe=True)
+    await _create_missing_tables()
+
+
+async def _create_missing_tables() -> None:
+    """``CREATE TABLE IF NOT EXISTS`` for every model. On PostgreSQL the worker processes of one
+    deployment take turns: two creating the same table at once fail on a catalog unique index
+    (``IF NOT EXISTS`` does not cover a concurrent creator). SQLite creates under its write lock,
+    and its ``executescript`` commits any open transaction, so it runs as it is."""
+    if connections.get("default").capabilities.dialect != "postgres":
+        await Tortoise.generate_schemas(safe=True)
+        return
+    async with in_transaction() as transaction:  # DDL is transactional on PostgreSQL
+        await lock_until_commit(transaction, "commonly_kernel.schema")
+        await Tortoise.generate_schemas(safe=True)  # on this transaction: it is the context's connection
 
 
 async def close_database() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from tortoise.transactions import in_transaction
 
@@ -39,3 +40,32 @@ async def test_lock_is_released_when_the_transaction_fails(make_app):
         except RuntimeError:
             pass
         assert await asyncio.wait_for(take_next_seat(0), timeout=5) == "seat-0"
+
+
+OPEN_DATABASE = """
+import asyncio, sys
+from commonly_kernel import Settings
+from commonly_kernel.app import create_app
+from commonly_kernel.db import close_database, open_database
+
+async def main():
+    settings = Settings.from_env(environ={}, DATABASE_URL=sys.argv[1], JWT_SECRET="x" * 32,
+                                 COMMONLY_PLUGINS="auth,pods,social,registry")
+    kernel = create_app(settings).kernel
+    await open_database(settings, kernel.models)
+    await close_database()
+
+asyncio.run(main())
+"""
+
+
+async def test_worker_processes_starting_together_create_the_tables_once(database_url, tmp_path):
+    """``commonly serve --workers N`` on an empty database: every worker creates missing tables
+    at startup; none may fail because another is creating the same ones."""
+    workers = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", OPEN_DATABASE, database_url, cwd=tmp_path,
+                                             stderr=asyncio.subprocess.PIPE)
+        for _ in range(4)
+    ]
+    outcomes = [(await worker.wait(), (await worker.stderr.read()).decode()[-2000:]) for worker in workers]
+    assert [code for code, _ in outcomes] == [0] * 4, outcomes
