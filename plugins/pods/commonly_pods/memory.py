@@ -7,16 +7,20 @@ may read memory, the assets scoped to its own instance (``agent_key``).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from commonly_kernel import Actor, Forbidden, Kernel, NotFound, RuleRefused
+from commonly_kernel import Actor, Forbidden, Kernel, NotFound, RuleRefused, Unauthorized, lock_until_commit
 
 from .cache import POD_CHANGED
 from .models import Pod, PodAsset
@@ -75,7 +79,7 @@ async def create_asset(kernel: Kernel, granted: PodAccess, fields: dict[str, Any
         raise RuleRefused("`metadata.scope` must be `pod` or `agent`.", code="invalid_scope")
     metadata.update(_scope_metadata(actor, scope))
     _check_length(kernel, fields.get("content", ""))
-    async with in_transaction():
+    async with _inserting_into(granted.pod, author_id=actor.id), in_transaction():
         asset = await PodAsset.create(
             pod_id=granted.pod.id, metadata=metadata, scope=scope,
             agent_key=agent_key(actor) if scope == "agent" else None, created_by_id=actor.id,
@@ -88,16 +92,21 @@ async def create_asset(kernel: Kernel, granted: PodAccess, fields: dict[str, Any
 
 
 async def update_asset(kernel: Kernel, granted: PodAccess, asset: PodAsset, changes: dict[str, Any]) -> PodAsset:
+    """Apply ``changes`` to the asset as it is now (404 if deleted since ``asset`` was read), writing
+    only the changed columns: a concurrent archive or PATCH of other fields is kept."""
     if not _may_change(granted, asset):
         raise Forbidden("Only the asset's author or the pod's admin may change it.", code="not_allowed")
     if "metadata" in changes:
         # The scope is not the client's to move: keep the stored scope keys.
         changes["metadata"] = {**(changes["metadata"] or {}), **_scope_metadata_of(asset)}
     _check_length(kernel, changes.get("content", ""))
-    for field, value in changes.items():
-        setattr(asset, field, value)
     async with in_transaction():
-        await asset.save()
+        asset = await PodAsset.filter(id=asset.id).select_for_update().first()
+        if asset is None:
+            raise NotFound("No such asset in this pod.", code="asset_not_found")
+        for field, value in changes.items():
+            setattr(asset, field, value)
+        await asset.save(update_fields=[*changes, "updated_at"])
         await _bump(granted.pod)
     await _announce(kernel, granted.pod)
     await _saved_or_archived(kernel, asset)
@@ -116,7 +125,9 @@ async def delete_asset(kernel: Kernel, granted: PodAccess, asset: PodAsset) -> N
 
 async def save_generated(kernel: Kernel, pod: Pod, assets: list[dict[str, Any]], *, replace: Q) -> list[PodAsset]:
     """Store system-made assets (synthesised skills), archiving those ``replace`` selects."""
-    async with in_transaction():
+    async with _inserting_into(pod), in_transaction() as transaction:
+        # Two processes generating at once: the second waits, then archives the first one's batch too.
+        await lock_until_commit(transaction, f"pods.generated:{pod.id}")
         stale = await PodAsset.filter(replace, pod_id=pod.id, status="active")
         await PodAsset.filter(id__in=[asset.id for asset in stale]).update(status="archived")
         created = [await PodAsset.create(pod_id=pod.id, created_by_type="system", scope="pod", **fields)
@@ -144,7 +155,9 @@ async def put_asset(kernel: Kernel, pod: Pod, *, match: dict[str, Any], fields: 
     """Create, or update the active asset matching ``match``, for trusted server code that sets the
     scope columns itself (``scope``, ``agent_key``: the registry imports skills for an agent);
     fires ``asset_saved``."""
-    async with in_transaction():
+    async with _inserting_into(pod, author_id=fields.get("created_by_id")), in_transaction() as transaction:
+        # No row to lock yet when the asset is new: concurrent puts of one match would each insert.
+        await lock_until_commit(transaction, f"pods.asset:{pod.id}:{json.dumps(match, sort_keys=True, default=str)}")
         asset = await PodAsset.filter(pod_id=pod.id, status="active", **match).select_for_update().first()
         if asset is None:
             asset = await PodAsset.create(pod_id=pod.id, **match, **fields)
@@ -165,6 +178,20 @@ async def archive_asset(kernel: Kernel, pod: Pod, asset: PodAsset) -> PodAsset:
     await _announce(kernel, pod)
     await _saved_or_archived(kernel, asset)
     return asset
+
+
+@contextlib.asynccontextmanager
+async def _inserting_into(pod: Pod, *, author_id: object = None) -> AsyncIterator[None]:
+    """An insert whose pod (or author) was deleted since the caller looked breaks a foreign key:
+    that is the pod's 404 (or the account's 401), as for messages, not a 500."""
+    try:
+        yield
+    except IntegrityError:
+        if not await Pod.exists(id=pod.id):
+            raise NotFound("No such pod.", code="pod_not_found") from None
+        if author_id is None:
+            raise
+        raise Unauthorized("This account no longer exists.", code="unauthorized") from None
 
 
 def _may_change(granted: PodAccess, asset: PodAsset) -> bool:

@@ -185,7 +185,9 @@ async def add_member(kernel: Kernel, pod: Pod, user_id: str, role: str = "member
     registry adds an installed agent's bot user with it."""
     try:
         _, created = await PodMember.get_or_create(pod_id=pod.id, user_id=user_id, defaults={"role": role})
-    except IntegrityError:  # a concurrent join won the race: the user is in
+    except IntegrityError:  # a concurrent join won the race (the user is in), or the pod is gone
+        if not await Pod.exists(id=pod.id):
+            raise NotFound("No such pod.", code="pod_not_found") from None
         created = False
     if created:
         await kernel.broadcast.publish(POD_CHANGED, str(pod.id))

@@ -31,6 +31,8 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from commonly_kernel import lock_until_commit
+
 from .chunking import chunk
 from .models import FAILED, JOB_DROP_POD, JOB_INDEX, QUEUED, RUNNING, VectorChunk, VectorJob, VectorPodState
 
@@ -89,7 +91,8 @@ async def bump(pod_ids: Iterable[str]) -> None:
 
 
 async def drop_asset(asset_id: int, pod_id: str) -> None:
-    async with in_transaction():
+    async with in_transaction() as transaction:
+        await lock_until_commit(transaction, f"vector.asset:{asset_id}")  # after a write in progress
         if await VectorChunk.filter(asset_id=asset_id).delete():
             await bump([pod_id])
 
@@ -133,9 +136,13 @@ async def write(prepared: Prepared, vectors: np.ndarray, model: str, extra_pods:
     """Replace the chunks of the prepared assets (and drop the gone ones) in one transaction."""
     rows = []
     position = 0
-    async with in_transaction():
-        # Re-read which assets are still active: one deleted while it was being embedded stays out.
-        live = set(await PodAsset.filter(id__in=list(prepared.assets), status="active").values_list("id", flat=True))
+    async with in_transaction() as transaction:
+        # A running and a queued job of one asset may be written by two workers at once: the second
+        # waits for the first's commit, so its delete sees (and removes) those chunks. Id order:
+        # two batches sharing assets cannot deadlock.
+        for asset_id in sorted({*prepared.assets, *prepared.gone}):
+            await lock_until_commit(transaction, f"vector.asset:{asset_id}")
+        live, edited = await _still_as_prepared(prepared)
         for asset_id, pieces in prepared.chunks.items():
             asset = prepared.assets[asset_id]
             for piece in pieces:
@@ -146,7 +153,7 @@ async def write(prepared: Prepared, vectors: np.ndarray, model: str, extra_pods:
                         vector=vectors[position].astype("<f4").tobytes(), model=model[:200],
                     ))
                 position += 1
-        touched = [*prepared.assets, *prepared.gone]
+        touched = [asset_id for asset_id in [*prepared.assets, *prepared.gone] if asset_id not in edited]
         pods = {str(asset.pod_id) for asset in prepared.assets.values()} | set(extra_pods)
         if touched:
             pods |= set(await VectorChunk.filter(asset_id__in=touched).distinct().values_list("pod_id", flat=True))
@@ -154,6 +161,17 @@ async def write(prepared: Prepared, vectors: np.ndarray, model: str, extra_pods:
         if rows:
             await VectorChunk.bulk_create(rows, batch_size=200)
         await bump(pods)
+
+
+async def _still_as_prepared(prepared: Prepared) -> tuple[set[int], set[int]]:
+    """Under the assets' locks: which prepared assets are still active as they were read (their
+    chunks are written), and which were edited or brought back since. The edited ones are left
+    alone: the edit queued a newer job, which may already have written them; an older job landing
+    last must not put stale text back. An asset deleted meanwhile is in neither: its chunks go."""
+    ids = [*prepared.assets, *prepared.gone]
+    active = dict(await PodAsset.filter(id__in=ids, status="active").values_list("id", "updated_at")) if ids else {}
+    live = {asset_id for asset_id, asset in prepared.assets.items() if active.get(asset_id) == asset.updated_at}
+    return live, set(active) - live
 
 
 # -- the worker ----------------------------------------------------------------------------------
