@@ -101,13 +101,23 @@ async def set_banned(kernel: Kernel, admin: Actor, user_id: uuid.UUID, banned: b
         raise RuleRefused("You cannot ban yourself.", code="cannot_ban_self")
     if user.is_bot:
         raise RuleRefused("Bot accounts cannot be banned; uninstall the agent instead.", code="cannot_ban_bot")
-    if user.role == "admin":
+    if user.role == "admin" or not await _ban_unless_admin(user, banned, reason):
+        await _user_or_404(user_id)  # deleted since it was read: 404 as for any missing user
         raise RuleRefused("Administrators cannot be banned; demote them first.", code="cannot_ban_admin")
-    user.banned = banned
-    user.ban_reason = reason if banned else None
-    await user.save(update_fields=["banned", "ban_reason", "updated_at"])
     await user_changed(kernel, user.id)
     return user
+
+
+async def _ban_unless_admin(user: User, banned: bool, reason: str | None) -> bool:
+    """Set the ban in one conditional UPDATE, so the role is checked as the row is written: a
+    promotion committed since ``user`` was read makes it change nothing (False)."""
+    moment = now()
+    reason = reason if banned else None
+    if not await User.filter(id=user.id).exclude(role="admin").update(banned=banned, ban_reason=reason,
+                                                                     updated_at=moment):
+        return False
+    user.banned, user.ban_reason, user.updated_at = banned, reason, moment
+    return True
 
 
 # -- invitations ---------------------------------------------------------------------------------

@@ -298,12 +298,25 @@ async def login(kernel: Kernel, identifier: str, password: str) -> tuple[User, s
         raise Forbidden("This account is banned.", code="banned")
     if not user.verified:
         raise Forbidden("Confirm your email address first; we sent you a link.", code="email_not_verified")
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = await hash_password(password)
-    user.last_active_at = now()
-    await user.save(update_fields=["password_hash", "last_active_at"])
+    # Write only what sign-in owns, and only while the hash is the one just verified: a password
+    # reset that committed during the slow verify makes the old password wrong here too (writing
+    # the whole row back would even restore the old hash).
+    moment = now()
+    if not await User.filter(id=user.id, password_hash=password_hash).update(last_active_at=moment):
+        raise Unauthorized("The email or password is wrong.", code="invalid_credentials")
+    user.last_active_at = moment
+    if _hasher.check_needs_rehash(password_hash):
+        await _rehash(user, password_hash, password)
     await user_changed(kernel, user.id)
     return user, issue_token(user, kernel.settings)
+
+
+async def _rehash(user: User, old_hash: str, password: str) -> None:
+    """Store ``password`` under the current argon2 parameters, unless the hash changed while it
+    was computed (a reset then wins)."""
+    new_hash = await hash_password(password)
+    if await User.filter(id=user.id, password_hash=old_hash).update(password_hash=new_hash):
+        user.password_hash = new_hash
 
 
 # -- password reset and email verification -------------------------------------------------------
@@ -355,10 +368,14 @@ async def join_waitlist(email: str, **details: str | None) -> tuple[WaitlistRequ
     email = email.lower()
     if await User.exists(email=email):
         raise Conflict("This email already has an account; sign in instead.", code="already_registered")
-    existing = await WaitlistRequest.filter(email=email, status__in=["pending", "invited"]).first()
-    if existing is not None:
-        return existing, False
-    return await WaitlistRequest.create(email=email, **details), True
+    # No unique index can say "one open request per email" (closed ones may repeat), so joins of
+    # one address take turns; the second then finds the first one's request.
+    async with in_transaction() as transaction:
+        await lock_until_commit(transaction, f"commonly_auth.waitlist:{email}")
+        existing = await WaitlistRequest.filter(email=email, status__in=["pending", "invited"]).first()
+        if existing is not None:
+            return existing, False
+        return await WaitlistRequest.create(email=email, **details), True
 
 
 # -- public API for other plugins ----------------------------------------------------------------

@@ -323,6 +323,29 @@ async def add_comment(kernel: Kernel, actor: Actor, post_id: int | str, text: st
     found = await commonly_auth.users_by_usernames(names)
     mentioned = {name: found[name] for name in names if name in found}  # in order of appearance
     told = await _mention_recipients(kernel, post, mentioned.values())
+    try:
+        comment = await _store_comment(kernel, actor, post, text, reply_id, told)
+    except IntegrityError:
+        # The post was deleted since we read it (the comment's foreign key refused it): the same
+        # 404 as for a post that was already gone.
+        if not await Post.exists(id=post.id):
+            raise post_not_found() from None
+        raise
+    post.comment_count += 1
+    await changed(kernel)
+    await kernel.hooks.comment_created(comment, post, list(mentioned))
+    for user_id in told:
+        if user_id != actor.id:
+            await pods.notify(kernel, user_id, {
+                "type": "mention", "postId": str(post.id), "commentId": str(comment.id),
+                "from": {"id": actor.id, "username": actor.username}, "text": text[:200],
+            })
+    return comment, post
+
+
+async def _store_comment(kernel: Kernel, actor: Actor, post: Post, text: str, reply_id: int | None,
+                         told: list[str]) -> Comment:
+    """The comment, its post's count and its activity, in one transaction."""
     async with in_transaction():
         comment = await Comment.create(post_id=post.id, author_id=actor.id, text=text, reply_to=reply_id)
         await Post.filter(id=post.id).update(comment_count=F("comment_count") + 1)
@@ -334,16 +357,7 @@ async def add_comment(kernel: Kernel, actor: Actor, post_id: int | str, text: st
             visibility="pod" if post.pod_id else "public", recipients=recipients, post_id=post.id,
             comment_id=comment.id, target={"title": _title(post.content), "url": f"/thread/{post.id}"},
         )
-    post.comment_count += 1
-    await changed(kernel)
-    await kernel.hooks.comment_created(comment, post, list(mentioned))
-    for user_id in told:
-        if user_id != actor.id:
-            await pods.notify(kernel, user_id, {
-                "type": "mention", "postId": str(post.id), "commentId": str(comment.id),
-                "from": {"id": actor.id, "username": actor.username}, "text": text[:200],
-            })
-    return comment, post
+    return comment
 
 
 def _check_pod_matches(kernel: Kernel, post: Post, pod_id: str | None) -> None:
@@ -378,14 +392,21 @@ async def delete_comment(kernel: Kernel, actor: Actor, post_id: int | str, comme
     number = parse_id(comment_id)
     comment = await Comment.get_or_none(id=number, post_id=post.id) if number is not None else None
     if comment is None:
-        raise NotFound("No such comment.", code="comment_not_found")
+        raise _comment_not_found()
     if str(comment.author_id) != actor.id and not await _may_moderate(kernel, actor, post, str(post.author_id)):
         raise Forbidden("Only the comment's or the post's author may delete this comment.", code="not_allowed")
     async with in_transaction():
+        # Only the request that removed the row counts it down: a concurrent delete of the same
+        # comment finds nothing left and answers as for a missing comment.
+        if not await Comment.filter(id=comment.id).delete():
+            raise _comment_not_found()
         await Activity.filter(comment_id=comment.id).delete()
-        await comment.delete()
         await Post.filter(id=post.id).update(comment_count=F("comment_count") - 1)
     await changed(kernel)
+
+
+def _comment_not_found() -> NotFound:
+    return NotFound("No such comment.", code="comment_not_found")
 
 
 # -- followed threads ----------------------------------------------------------------------------
