@@ -98,7 +98,8 @@ def create_app(settings: Settings | None = None, *, plugins: Sequence[str | obje
     quart.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # No redirects with HTML bodies: "//x" and "/x/" are simply other paths (404 envelope).
     quart.url_map.merge_slashes = False
-    kernel = Kernel(settings, pm, hooks, infos, quart, Realtime(settings, hooks), Broadcast(settings.redis_url))
+    kernel = Kernel(settings, pm, hooks, infos, quart, Realtime(settings, hooks),
+                    Broadcast(settings.redis_url, settings.redis_channel_prefix))
     hooks.kernel = kernel
     quart.extensions["commonly"] = kernel
 
@@ -132,9 +133,11 @@ def _install_lifecycle(kernel: Kernel) -> None:
         await open_database(kernel.settings, kernel.models)
         try:
             await kernel.broadcast.start()
+            await kernel.realtime.start()
             await kernel.hooks.startup(kernel)
         except BaseException:
             # after_serving never runs when startup fails; Tortoise's connections are process-wide.
+            await kernel.realtime.stop()
             await kernel.broadcast.stop()
             await close_database()
             raise
@@ -155,5 +158,6 @@ def _install_lifecycle(kernel: Kernel) -> None:
         await kernel.scheduler.stop()
         await kernel.drain()
         await kernel.hooks.shutdown(kernel)
+        await kernel.realtime.stop()
         await kernel.broadcast.stop()
         await close_database()

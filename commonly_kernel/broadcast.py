@@ -21,12 +21,11 @@ from redis import asyncio as aioredis
 
 log = logging.getLogger("commonly.broadcast")
 
-PREFIX = "commonly:broadcast:"
-
-
 class Broadcast:
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, channel_prefix: str = "commonly") -> None:
         self._redis_url = redis_url
+        # Pub/sub channels are server-wide (the database number in the URL does not separate them).
+        self._prefix = f"{channel_prefix}:broadcast:"
         self._handlers: dict[str, list[Callable[[Any], None]]] = defaultdict(list)
         self._origin = uuid.uuid4().hex
         self._redis: aioredis.Redis | None = None
@@ -41,14 +40,14 @@ class Broadcast:
         self._deliver(channel, message)
         if self._redis is not None:
             payload = json.dumps({"origin": self._origin, "message": message})
-            await self._redis.publish(PREFIX + channel, payload)
+            await self._redis.publish(self._prefix + channel, payload)
 
     async def start(self) -> None:
         if self._redis_url is None:
             return
         self._redis = aioredis.from_url(self._redis_url)
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        await pubsub.psubscribe(PREFIX + "*")
+        await pubsub.psubscribe(self._prefix + "*")
         self._listener = asyncio.create_task(self._listen(pubsub), name="broadcast")
 
     async def stop(self) -> None:
@@ -69,7 +68,7 @@ class Broadcast:
                 except (TypeError, ValueError):
                     continue
                 if body.get("origin") != self._origin:  # our own notes were delivered on publish
-                    self._deliver(note["channel"].decode().removeprefix(PREFIX), body.get("message"))
+                    self._deliver(note["channel"].decode().removeprefix(self._prefix), body.get("message"))
         finally:
             await pubsub.aclose()
 

@@ -9,7 +9,10 @@ connect-error data. With ``REDIS_URL`` set, emits fan out across processes throu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -37,7 +40,8 @@ class Realtime:
     def __init__(self, settings: Settings, hooks: Hooks) -> None:
         self._settings = settings
         self._hooks = hooks
-        manager = RedisFanout(settings.redis_url) if settings.redis_url else DirectFanout()
+        manager = (RedisFanout(settings.redis_url, channel=f"{settings.redis_channel_prefix}:socketio")
+                   if settings.redis_url else DirectFanout())
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -48,6 +52,27 @@ class Realtime:
         self._events: dict[tuple[str, str], str] = {}
         self._namespaces: set[str] = set()
         self._authenticate_namespace("/")
+
+    async def start(self) -> None:
+        """Start the fan-out now (python-socketio starts it at the first connection). With Redis,
+        this process is then subscribed before any client is here: an emit another process makes
+        just after a client's first connection would otherwise reach no listener and be lost."""
+        if self.sio.manager_initialized:
+            return
+        self.sio.manager_initialized = True
+        self.sio.manager.initialize()
+        if isinstance(self.sio.manager, RedisFanout):
+            await self.sio.manager.until_subscribed()
+
+    async def stop(self) -> None:
+        """Stop listening to the other processes (the listener would otherwise outlive the app)."""
+        listener = getattr(self.sio.manager, "thread", None)
+        if isinstance(listener, asyncio.Task) and not listener.done():
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        if isinstance(self.sio.manager, RedisFanout):
+            await self.sio.manager.close()
 
     def add_handlers(self, handlers: Iterable[tuple[str, SocketHandler]]) -> None:
         """Register plugins' handlers; a reserved or doubly claimed event stops startup."""
@@ -168,6 +193,21 @@ class DirectFanout(socketio.AsyncManager):
 class RedisFanout(socketio.AsyncRedisManager, DirectFanout):
     """Across processes through Redis; each process delivers its share as ``DirectFanout`` does
     (the pub/sub manager's local delivery calls the next ``emit`` in this order)."""
+
+    async def until_subscribed(self, timeout: float = 10.0) -> None:
+        """Wait for the listener's SUBSCRIBE; with Redis down, log and go on (the listener retries)."""
+        deadline = time.monotonic() + timeout
+        while not (getattr(self, "pubsub", None) is not None and self.pubsub.subscribed):
+            if time.monotonic() > deadline or (self.thread is not None and self.thread.done()):
+                log.warning("socket.io fan-out is not subscribed to Redis yet; it keeps trying")
+                return
+            await asyncio.sleep(0.005)
+
+    async def close(self) -> None:
+        for connection in (getattr(self, "pubsub", None), getattr(self, "redis", None)):
+            if connection is not None:
+                with contextlib.suppress(Exception):  # already gone with Redis: nothing to release
+                    await connection.aclose()
 
 
 def _refusal(code: str, message: str) -> socketio.exceptions.ConnectionRefusedError:

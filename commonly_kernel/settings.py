@@ -146,6 +146,12 @@ class Settings:
         return self.get_bool("COMMONLY_SCHEDULER", True)
 
     @property
+    def redis_channel_prefix(self) -> str:
+        """What this deployment's Redis pub/sub channels start with: deployments sharing one Redis
+        server need different ones (channels ignore the URL's database number)."""
+        return self.get("COMMONLY_REDIS_PREFIX", "commonly") or "commonly"
+
+    @property
     def gc_freeze(self) -> bool:
         """Whether startup's objects are moved out of the garbage collector's reach (see app.py)."""
         return self.get_bool("COMMONLY_GC_FREEZE", True)

@@ -247,8 +247,10 @@ def assert_error() -> Callable[..., dict[str, Any]]:
     return check_error
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait until ``condition()`` is true (for events that arrive asynchronously)."""
+async def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait until ``condition()`` is true (for events that arrive asynchronously). The timeout is
+    generous because it costs nothing when the condition comes true: a loaded CI machine may take
+    seconds to deliver what takes milliseconds here."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
         if asyncio.get_running_loop().time() > deadline:

@@ -1,5 +1,5 @@
 """A Commonly app with one tiny socket plugin, served in its own process by
-tests/test_realtime_fanout.py: ``python tests/fanout_server.py PORT DATABASE_URL REDIS_URL``."""
+tests/test_realtime_fanout.py: ``python tests/fanout_server.py PORT DATABASE_URL REDIS_URL PREFIX``."""
 
 from __future__ import annotations
 
@@ -37,9 +37,9 @@ class ShoutPlugin:
 
 
 def main() -> None:
-    port, database_url, redis_url = sys.argv[1], sys.argv[2], sys.argv[3]
+    port, database_url, redis_url, prefix = sys.argv[1:5]
     settings = Settings.from_env(environ={}, DATABASE_URL=database_url, REDIS_URL=redis_url,
-                                 JWT_SECRET="x" * 40, COMMONLY_LOG_LEVEL="WARNING")
+                                 COMMONLY_REDIS_PREFIX=prefix, JWT_SECRET="x" * 40, COMMONLY_LOG_LEVEL="WARNING")
     app = create_app(settings, plugins=[ShoutPlugin()])
     uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", lifespan="on")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -35,7 +36,8 @@ async def test_broadcast_failing_handler_does_not_stop_the_others(caplog: pytest
 
 
 async def test_broadcast_through_redis_reaches_every_process_once() -> None:
-    here, there = Broadcast(REDIS_URL), Broadcast(REDIS_URL)
+    prefix = f"test-{uuid.uuid4().hex}"  # another run on the same Redis server hears none of this
+    here, there = Broadcast(REDIS_URL, prefix), Broadcast(REDIS_URL, prefix)
     seen_here: list[object] = []
     seen_there: list[object] = []
     here.subscribe("users", seen_here.append)

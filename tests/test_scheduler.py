@@ -83,10 +83,10 @@ async def started(make_app):
         yield app.kernel
 
 
-def slow_job(runs: list[str], *, every: float = 60, timeout: float | None = None) -> Job:
+def slow_job(runs: list[str], *, every: float = 60, timeout: float | None = None, pause: float = 0.2) -> Job:
     async def run(kernel):
         runs.append("start")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(pause)
         runs.append("end")
 
     return Job("reports.daily", every, run, timeout)
@@ -139,7 +139,7 @@ async def test_lease_expired_can_be_retaken(started):
 
 async def test_lease_expires_after_interval(started):
     runs: list[str] = []
-    job = slow_job(runs, every=0.3)
+    job = slow_job(runs, every=0.3, pause=0.01)  # well inside the 0.3 s the lease bounds a run to
     first, second = Scheduler([job]), Scheduler([job])
     assert await first.run_once(started, job) is True
     lease = await JobLease.get(name=job.name)

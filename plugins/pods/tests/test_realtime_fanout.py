@@ -57,7 +57,7 @@ async def _start(database_url: str, data_dir: Path) -> tuple[subprocess.Popen[by
     process = subprocess.Popen([sys.executable, str(SERVER), str(port), database_url, REDIS_URL, str(data_dir)])
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as http:
-        for _ in range(300):
+        for _ in range(1200):  # 60 s: a loaded machine starts a process slowly
             if process.poll() is not None:
                 raise AssertionError(f"server process exited with {process.returncode}")
             with contextlib.suppress(httpx.TransportError):

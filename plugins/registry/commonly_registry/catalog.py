@@ -8,9 +8,20 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
+from tortoise.transactions import in_transaction
 
-from commonly_kernel import Actor, Conflict, Forbidden, Kernel, NotFound, StartupError, ValidationFailed
+from commonly_kernel import (
+    Actor,
+    Conflict,
+    Forbidden,
+    Kernel,
+    NotFound,
+    StartupError,
+    ValidationFailed,
+    lock_until_commit,
+)
 
 from .config import config_for
 from .models import PublishedAgent, Template
@@ -125,8 +136,28 @@ async def publish(catalog: Catalog, actor: Actor, manifest: dict[str, Any], *, d
                   readme: str | None, categories: list[str], tags: list[str]) -> PublishedAgent:
     """Create the caller's community entry, or add a version to it (the same version replaces it)."""
     name, version = _check_manifest(manifest)
-    taken = name in catalog.entries or await Template.exists(agent_name=name)
-    if taken:
+    if name in catalog.entries:
+        raise Conflict(f"The name {name!r} belongs to a built-in, catalog or template entry.", code="name_taken")
+    try:
+        async with in_transaction() as transaction:
+            # Concurrent publishes of one name read and merge ``versions`` one at a time.
+            await lock_until_commit(transaction, name_lock(name))
+            return await _publish_locked(actor, manifest, name, version, display_name=display_name, readme=readme,
+                                         categories=categories, tags=tags)
+    except IntegrityError:  # a writer that skipped the lock: never a 500
+        raise Conflict(f"The name {name!r} was taken meanwhile; try again.", code="name_taken") from None
+
+
+def name_lock(name: str) -> str:
+    """The lock every writer of a registry name holds: names span the published and template tables,
+    so their unique constraints alone cannot keep one name in one table."""
+    return f"registry.agent-name:{name}"
+
+
+async def _publish_locked(actor: Actor, manifest: dict[str, Any], name: str, version: str, *,
+                          display_name: str | None, readme: str | None, categories: list[str],
+                          tags: list[str]) -> PublishedAgent:
+    if await Template.exists(agent_name=name):
         raise Conflict(f"The name {name!r} belongs to a built-in, catalog or template entry.", code="name_taken")
     existing = await PublishedAgent.get_or_none(name=name)
     if existing is not None and str(existing.owner_id) != actor.id:
@@ -172,12 +203,19 @@ async def create_template(catalog: Catalog, actor: Actor, *, agent_name: str, di
     if not NAME.match(agent_name):
         raise ValidationFailed("agentName must be a lower-case registry slug.", code="validation_error",
                                details=[{"field": "agentName", "message": "not a registry slug", "type": "invalid"}])
-    if agent_name in catalog.entries or await Template.exists(agent_name=agent_name) \
-            or await PublishedAgent.exists(name=agent_name):
-        raise Conflict(f"The name {agent_name!r} is taken.", code="name_taken")
-    return await Template.create(agent_name=agent_name, display_name=display_name or agent_name,
-                                 description=description, icon_url=icon_url, visibility=visibility,
-                                 owner_id=actor.id)
+    taken = Conflict(f"The name {agent_name!r} is taken.", code="name_taken")
+    if agent_name in catalog.entries:
+        raise taken
+    try:
+        async with in_transaction() as transaction:
+            await lock_until_commit(transaction, name_lock(agent_name))  # as publishing does
+            if await Template.exists(agent_name=agent_name) or await PublishedAgent.exists(name=agent_name):
+                raise taken
+            return await Template.create(agent_name=agent_name, display_name=display_name or agent_name,
+                                         description=description, icon_url=icon_url, visibility=visibility,
+                                         owner_id=actor.id)
+    except IntegrityError:
+        raise taken from None
 
 
 async def templates_for(actor: Actor) -> list[Template]:

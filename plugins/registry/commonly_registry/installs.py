@@ -10,6 +10,7 @@ from typing import Any
 
 import commonly_pods
 from commonly_auth import create_bot_user, users_by_ids, users_by_usernames
+from tortoise import timezone
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -152,9 +153,13 @@ async def install(kernel: Kernel, actor: Actor, agent: dict[str, Any], pod_id: s
                 for key, value in fields.items():
                     setattr(installation, key, value)
                 await installation.save()
+            # Seated in the same transaction (as ``uninstall`` unseats): an uninstall of this row
+            # then cannot run between the two and leave an uninstalled bot in the pod.
+            await commonly_pods.add_member(kernel, granted.pod, str(identity.user_id))
     except IntegrityError:  # a concurrent install of the same instance inserted it first
         raise duplicate from None
-    await commonly_pods.add_member(kernel, granted.pod, str(identity.user_id))
+    # add_member announced the change before our commit: announce again, now it holds
+    await commonly_pods.announce_pod_changed(kernel, granted.pod.id)
     return installation
 
 
@@ -168,27 +173,40 @@ async def may_manage(installation: Installation, actor: Actor) -> None:
 
 
 async def update(installation: Installation, changes: dict[str, Any]) -> Installation:
+    """Apply ``changes`` to an installed (active or paused) installation; the row as it is now."""
     if "scopes" in changes:
         changes["scopes"] = scope_rules.normalise(changes["scopes"])
     if changes.get("status") == "uninstalled":
         raise RuleRefused("Uninstall with DELETE /api/registry/agents/:name/pods/:podId.", code="invalid_status")
-    for key, value in changes.items():
-        setattr(installation, key, value)
-    await installation.save()
-    return installation
+    gone = NotFound(f"{installation.agent_name} is not installed in this pod.", code="installation_not_found")
+    # Only the changed columns, and only while still installed: a full-row save of the row read
+    # earlier would undo a concurrent uninstall, or another PATCH's fields.
+    updated = await Installation.filter(id=installation.id, status__in=INSTALLED).update(
+        **changes, updated_at=timezone.now())
+    if not updated:
+        raise gone
+    fresh = await Installation.get_or_none(id=installation.id)
+    if fresh is None:  # its pod was deleted meanwhile
+        raise gone
+    return fresh
 
 
 async def uninstall(kernel: Kernel, installation: Installation) -> Installation:
     """Mark it uninstalled, drop its waiting events, take the bot user out of the pod."""
+    identity = await AgentIdentity.get(id=installation.identity_id)
+    pod = await commonly_pods.get_pod(installation.pod_id)
+    # The bot leaves in the same transaction as the status changes: a reinstall (which locks the
+    # row, then seats the bot) waits for both, so it cannot seat the bot before we unseat it.
     async with in_transaction():
         installation.status = "uninstalled"
         await installation.save(update_fields=["status", "updated_at"])
         await AgentEvent.filter(agent_name=installation.agent_name, instance_id=installation.instance_id,
                                 pod_id=installation.pod_id, status__in=("pending", "claimed")).delete()
-    identity = await AgentIdentity.get(id=installation.identity_id)
-    pod = await commonly_pods.get_pod(installation.pod_id)
+        if pod is not None:
+            await commonly_pods.remove_member(kernel, pod, str(identity.user_id))
     if pod is not None:
-        await commonly_pods.remove_member(kernel, pod, str(identity.user_id))
+        # remove_member announced the change before our commit: announce again, now it holds
+        await commonly_pods.announce_pod_changed(kernel, pod.id)
     return installation
 
 

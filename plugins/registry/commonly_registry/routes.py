@@ -9,7 +9,6 @@ from quart import Blueprint
 from quart_schema import tag_blueprint, validate_querystring, validate_request, validate_response
 
 from commonly_kernel import (
-    Conflict,
     Forbidden,
     MessageOut,
     NotFound,
@@ -346,9 +345,7 @@ async def list_gateways() -> dict[str, Any]:
 async def create_gateway(data: GatewayIn) -> tuple[dict[str, Any], int]:
     """Add a gateway (``slug`` defaults to the name's slug)."""
     slug = data.slug or installs.slug(data.name) or "gateway"
-    if await Gateway.exists(slug=slug):
-        raise Conflict(f"A gateway {slug!r} exists.", code="gateway_exists")
-    gateway = await Gateway.create(**data.model_dump(exclude={"slug"}), slug=slug)
+    gateway = await service.create_gateway(slug, data.model_dump(exclude={"slug"}))
     return {"gateway": service.gateway_out(gateway)}, 201
 
 

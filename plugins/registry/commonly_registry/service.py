@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import commonly_pods
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
-from commonly_kernel import Actor, BadRequest, Forbidden, Kernel, NotFound
+from commonly_kernel import Actor, BadRequest, Conflict, Forbidden, Kernel, NotFound
 
 from . import catalog, installs, tokens
 from .models import AgentIdentity, DirectPod, Gateway, Installation
@@ -68,18 +71,34 @@ async def direct_pod(kernel: Kernel, user: Actor, agent_name: str, instance_id: 
     allowed = any(str(item.installed_by_id) == user.id or str(item.pod_id) in my_pods for item in installations)
     if not allowed:
         raise NotFound(f"{agent_name} is not installed anywhere you are.", code="installation_not_found")
-    existing = await DirectPod.get_or_none(identity_id=identity.id, user_id=user.id)
-    if existing is not None:
-        pod = await commonly_pods.get_pod(existing.pod_id)
-        if pod is not None:
-            return pod, False
+    pod = await _existing_direct_pod(identity, user)
+    if pod is not None:
+        return pod, False
     display = installations[0].display_name if installations else agent_name
-    pod = await commonly_pods.create_pod(kernel, user.id, name=f"{display} (DM)"[:100],
-                                         description=f"Direct messages with {display}", pod_type="agent-admin",
-                                         join_policy="invite-only", members=[str(identity.user_id)])
-    await DirectPod.create(identity_id=identity.id, user_id=user.id, pod_id=pod.id)
+    try:
+        # The pod and its DM row together (create_pod's transaction nests as a savepoint): when a
+        # concurrent open wins the unique (identity, user) row, our pod is rolled back with it.
+        async with in_transaction():
+            pod = await commonly_pods.create_pod(kernel, user.id, name=f"{display} (DM)"[:100],
+                                                 description=f"Direct messages with {display}",
+                                                 pod_type="agent-admin", join_policy="invite-only",
+                                                 members=[str(identity.user_id)])
+            await DirectPod.create(identity_id=identity.id, user_id=user.id, pod_id=pod.id)
+        # create_pod announced the change before our commit: announce again, now it holds
+        await commonly_pods.announce_pod_changed(kernel, pod.id)
+    except IntegrityError:
+        pod = await _existing_direct_pod(identity, user)
+        if pod is None:  # the winner's pod was deleted at once: rare enough to ask for a retry
+            raise Conflict(f"The DM with {agent_name} is being opened concurrently; try again.",
+                           code="dm_conflict") from None
+        return pod, False
     await tokens.changed(kernel)
     return pod, True
+
+
+async def _existing_direct_pod(identity: AgentIdentity, user: Actor) -> Any:
+    existing = await DirectPod.get_or_none(identity_id=identity.id, user_id=user.id)
+    return await commonly_pods.get_pod(existing.pod_id) if existing is not None else None
 
 
 async def _identity(agent_name: str, instance_id: str | None) -> AgentIdentity:
@@ -149,8 +168,21 @@ async def post_as_agent(kernel: Kernel, actor: Actor, pod_id: str, content: str,
 
 
 async def ensure_default_gateway() -> None:
+    """Make the ``default`` gateway unless it exists (at startup, in every worker process)."""
     if not await Gateway.exists(slug=DEFAULT_GATEWAY):
-        await Gateway.create(name="Default gateway", slug=DEFAULT_GATEWAY)
+        with contextlib.suppress(IntegrityError):  # another process starting at the same moment made it
+            await Gateway.create(name="Default gateway", slug=DEFAULT_GATEWAY)
+
+
+async def create_gateway(slug: str, fields: dict[str, Any]) -> Gateway:
+    """A new gateway; 409 when ``slug`` is taken (also by a concurrent create)."""
+    taken = Conflict(f"A gateway {slug!r} exists.", code="gateway_exists")
+    if await Gateway.exists(slug=slug):
+        raise taken
+    try:
+        return await Gateway.create(**fields, slug=slug)
+    except IntegrityError:  # created concurrently, after our check
+        raise taken from None
 
 
 def gateway_out(gateway: Gateway) -> dict[str, Any]:

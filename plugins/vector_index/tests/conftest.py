@@ -112,7 +112,7 @@ def make_asset(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, A
 def indexed(client: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
     """``await indexed(user, pod)``: wait until the pod's queue is empty; returns its stats."""
 
-    async def wait(user: Any, pod: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+    async def wait(user: Any, pod: dict[str, Any], timeout: float = 180) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
