@@ -176,16 +176,18 @@ async def _new_one_time_token(user: User, purpose: str, ttl: timedelta) -> str:
     return token
 
 
-async def _take_one_time_token(token: str, purpose: str) -> OneTimeToken:
-    """Mark a live token used (once: a conditional update) and return it, or 400."""
+async def _take_one_time_token(token: str, purpose: str) -> User:
+    """Mark a live token used (once: a conditional update) and return its user, or 400 (also when
+    the account was deleted since the token was read)."""
     moment = now()
     record = await OneTimeToken.get_or_none(token_hash=_token_hash(token), purpose=purpose)
     if record is not None:
         taken = await OneTimeToken.filter(id=record.id, used_at__isnull=True, expires_at__gt=moment).update(
             used_at=moment
         )
-        if taken == 1:
-            return record
+        user = await User.get_or_none(id=record.user_id) if taken == 1 else None
+        if user is not None:
+            return user
     raise ValidationFailed("The link is invalid or has expired; ask for a new one.", code="invalid_token")
 
 
@@ -341,8 +343,7 @@ async def request_password_reset(kernel: Kernel, email: str) -> None:
 async def reset_password(kernel: Kernel, token: str, password: str) -> User:
     """Set a new password with a reset token; the token and every other reset token of the user
     die, and so do the sessions issued before."""
-    record = await _take_one_time_token(token, "reset")
-    user = await User.get(id=record.user_id)
+    user = await _take_one_time_token(token, "reset")
     user.password_hash = await hash_password(password)
     user.password_changed_at = now()
     await user.save(update_fields=["password_hash", "password_changed_at", "updated_at"])
@@ -352,8 +353,7 @@ async def reset_password(kernel: Kernel, token: str, password: str) -> User:
 
 
 async def verify_email(kernel: Kernel, token: str) -> User:
-    record = await _take_one_time_token(token, "verify")
-    user = await User.get(id=record.user_id)
+    user = await _take_one_time_token(token, "verify")
     user.verified = True
     await user.save(update_fields=["verified", "updated_at"])
     await user_changed(kernel, user.id)

@@ -255,8 +255,10 @@ async def delete_post(kernel: Kernel, actor: Actor, post_id: int | str) -> None:
             raise Forbidden("Only the author or an administrator may delete this post.", code="not_allowed")
         raise post_not_found()
     async with in_transaction():
-        await Activity.filter(post_id=post.id).delete()
+        # The post first: a comment being added now waits on its foreign key and then fails (404),
+        # so no activity of a new comment can be written after the activities are deleted.
         await post.delete()
+        await Activity.filter(post_id=post.id).delete()
     await changed(kernel)
 
 
