@@ -7,7 +7,7 @@ Plugins import what they need from here and nothing deeper::
 
 from .app import CommonlyApp, Kernel, create_app
 from .auth import Actor, current_actor, document_errors, optional_actor, require_actor
-from .db import fetch_all, lock_until_commit
+from .db import fetch_all, lock_until_commit, transaction
 from .errors import (
     BadRequest,
     CommonlyError,
@@ -40,5 +40,5 @@ __all__ = [
     "HTTPError", "Job", "Kernel", "MessageOut", "Models", "NotFound", "PayloadTooLarge", "QueryArgs",
     "RateLimited", "RequestBody", "RuleRefused", "Settings", "SocketHandler", "StartupError",
     "Unauthorized", "ValidationFailed", "WireModel", "create_app", "current_actor", "document_errors", "fetch_all",
-    "hookimpl", "kernel", "lock_until_commit", "optional_actor", "require_actor",
+    "hookimpl", "kernel", "lock_until_commit", "optional_actor", "require_actor", "transaction",
 ]

@@ -4,6 +4,9 @@ With ``REDIS_URL`` a note goes through Redis pub/sub to every process, this one 
 it, only this process exists as far as the kernel knows. Either way the publishing process's own
 handlers run before ``publish`` returns, so a change is visible at once where it was made.
 Handlers must be cheap and must not raise; a failing one is logged.
+
+Inside ``held_until_done()`` (``commonly_kernel.transaction()`` opens one) notes wait for the
+block to finish: a cache evicted before the commit could be filled again from the old rows.
 """
 
 from __future__ import annotations
@@ -14,12 +17,42 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import asyncio as aioredis
 
 log = logging.getLogger("commonly.broadcast")
+
+@dataclass
+class _Held:
+    notes: list[tuple[Broadcast, str, Any]] = field(default_factory=list)
+    open: bool = True  # a task spawned inside may publish after the block: then it goes out at once
+
+
+_held: ContextVar[_Held | None] = ContextVar("commonly_held_notes", default=None)
+
+
+@contextlib.asynccontextmanager
+async def held_until_done() -> AsyncIterator[None]:
+    """Hold the notes published inside the block; send them, in order, when it finishes, and drop
+    them when it raises. A block inside another joins the outer one. (An inner block that raised
+    while the outer one went on still has its notes sent: a spare eviction is harmless.)"""
+    if (outer := _held.get()) is not None and outer.open:
+        yield
+        return
+    held = _Held()
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        held.open = False
+        _held.reset(token)
+    for broadcast, channel, message in held.notes:
+        await broadcast.publish(channel, message)
+
 
 class Broadcast:
     def __init__(self, redis_url: str | None, channel_prefix: str = "commonly") -> None:
@@ -36,7 +69,12 @@ class Broadcast:
         self._handlers[channel].append(handler)
 
     async def publish(self, channel: str, message: Any) -> None:
-        """Deliver ``message`` (JSON-able) here now, and to the other processes through Redis."""
+        """Deliver ``message`` (JSON-able) here now, and to the other processes through Redis
+        (inside ``held_until_done()``: when that block finishes)."""
+        held = _held.get()
+        if held is not None and held.open:
+            held.notes.append((self, channel, message))
+            return
         self._deliver(channel, message)
         if self._redis is not None:
             payload = json.dumps({"origin": self._origin, "message": message})

@@ -11,9 +11,10 @@ dropped or altered. Changes to existing tables go through aerich migrations (doc
 
 from __future__ import annotations
 
+import contextlib
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from .broadcast import held_until_done
 from .errors import StartupError
 from .registration import Models
 from .settings import Settings
@@ -138,3 +140,14 @@ async def lock_until_commit(transaction: BaseDBAsyncClient, name: str) -> None:
         return
     key = zlib.crc32(name.encode()) - 2**31  # a stable signed 32-bit key; hash() differs per process
     await transaction.execute_query("SELECT pg_advisory_xact_lock($1)", [key])
+
+
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[BaseDBAsyncClient]:
+    """Tortoise's ``in_transaction()``, with the kernel's broadcast notes published inside held
+    until it commits (and dropped if it rolls back). Use it when the block calls code that
+    announces its changes (another plugin's ``add_member``, say): announced before the commit, an
+    eviction lets another process cache the rows as they were, for as long as its cache lasts.
+    Hooks called inside still run inside; only the notes wait."""
+    async with held_until_done(), in_transaction() as connection:
+        yield connection

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from commonly_kernel.broadcast import Broadcast
+from commonly_kernel.broadcast import Broadcast, held_until_done
 from commonly_kernel.testing import wait_for
 
 REDIS_URL = os.environ.get("COMMONLY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -59,3 +60,41 @@ async def test_broadcast_through_redis_reaches_every_process_once() -> None:
     finally:
         await here.stop()
         await there.stop()
+
+
+async def test_notes_held_until_the_block_finishes_in_order() -> None:
+    broadcast, seen = Broadcast(None), []
+    broadcast.subscribe("pods", seen.append)
+    async with held_until_done():
+        await broadcast.publish("pods", "p1")
+        async with held_until_done():  # joins the outer block
+            await broadcast.publish("pods", "p2")
+        assert seen == []
+    assert seen == ["p1", "p2"]
+
+
+async def test_notes_of_a_block_that_raises_are_dropped() -> None:
+    broadcast, seen = Broadcast(None), []
+    broadcast.subscribe("pods", seen.append)
+    with pytest.raises(RuntimeError):
+        async with held_until_done():
+            await broadcast.publish("pods", "p1")
+            raise RuntimeError("rolled back")
+    await broadcast.publish("pods", "p2")
+    assert seen == ["p2"]
+
+
+async def test_a_task_started_inside_a_block_publishes_at_once_once_it_is_done() -> None:
+    broadcast, seen = Broadcast(None), []
+    broadcast.subscribe("pods", seen.append)
+    release = asyncio.Event()
+
+    async def later() -> None:
+        await release.wait()
+        await broadcast.publish("pods", "late")
+
+    async with held_until_done():
+        task = asyncio.create_task(later())  # copies the context, and with it the held block
+    release.set()
+    await task
+    assert seen == ["late"]

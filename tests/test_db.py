@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
+import pytest
 from tortoise.transactions import in_transaction
 
-from commonly_kernel import lock_until_commit
+from commonly_kernel import lock_until_commit, transaction
 from commonly_kernel.models import JobLease
 from commonly_kernel.testing import serve
 
@@ -69,3 +70,25 @@ async def test_worker_processes_starting_together_create_the_tables_once(databas
     ]
     outcomes = [(await worker.wait(), (await worker.stderr.read()).decode()[-2000:]) for worker in workers]
     assert [code for code, _ in outcomes] == [0] * 4, outcomes
+
+
+async def test_transaction_sends_its_notes_after_the_commit(make_app):
+    """A note is an eviction: sent before the commit, a reader could cache the old rows again."""
+    app = make_app()
+    async with serve(app):
+        broadcast = app.kernel.broadcast
+        seen: list[object] = []
+        broadcast.subscribe("tests.leases", seen.append)
+        async with transaction():
+            await JobLease.create(name="seat-0")
+            await broadcast.publish("tests.leases", "seat-0")
+            assert seen == []
+        assert seen == ["seat-0"]
+
+        with pytest.raises(RuntimeError):
+            async with transaction():
+                await JobLease.create(name="seat-1")
+                await broadcast.publish("tests.leases", "seat-1")
+                raise RuntimeError("rolled back")
+        assert seen == ["seat-0"]  # nothing changed, nothing to evict
+        assert not await JobLease.exists(name="seat-1")

@@ -7,8 +7,8 @@ Other plugins may use these (and nothing else from this package)::
 
 ``access(pod_id, actor, need)`` is the one authorization rule ("see", "read", "admin"); the
 registry creates DM pods with ``create_pod`` and manages bot members with ``add_member`` /
-``remove_member`` (and ``announce_pod_changed`` after its own transaction around them); every
-message goes through ``post_message`` (stored, broadcast, hooked once).
+``remove_member`` (inside its own transactions: ``commonly_kernel.transaction()`` holds their
+cache evictions until the commit); every message goes through ``post_message`` (stored, broadcast, hooked once).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from .pods import (
     PodAccess,
     access,
     add_member,
-    announce_pod_changed,
     create_pod,
     get_pod,
     member_pod_ids,
@@ -55,7 +54,7 @@ async def notify_user(kernel: Kernel, user_id: str, payload: dict[str, Any]) -> 
 
 __all__ = [
     "Message", "Pod", "PodAccess", "PodAsset", "PodMember", "access", "add_member", "agent_key",
-    "announce_pod_changed", "archive_asset", "create_pod", "get_pod", "may_see", "member_pod_ids", "member_role",
+    "archive_asset", "create_pod", "get_pod", "may_see", "member_pod_ids", "member_role",
     "message_page", "notify_user", "pod_context", "pod_summary", "pods_by_ids", "post_message", "put_asset",
     "remove_member", "room", "user_room", "visible_filter", "visible_pods",
 ]

@@ -180,14 +180,6 @@ async def delete_pod(kernel: Kernel, pod: Pod) -> None:
     await kernel.hooks.pod_deleted(str(pod.id))
 
 
-async def announce_pod_changed(kernel: Kernel, pod_id: object) -> None:
-    """Drop every process's cached copies of the pod (its access rows, its pages). ``add_member``
-    and ``remove_member`` announce by themselves; a caller that runs them inside its own
-    transaction announces again once that commits, because until then another process may have
-    read and cached the rows as they were."""
-    await kernel.broadcast.publish(POD_CHANGED, str(pod_id))
-
-
 async def add_member(kernel: Kernel, pod: Pod, user_id: str, role: str = "member") -> bool:
     """Add a member (idempotent); True when the user was not in the pod before. Public: the
     registry adds an installed agent's bot user with it."""

@@ -15,7 +15,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from commonly_kernel import Actor, BadRequest, Conflict, Forbidden, Kernel, NotFound, RuleRefused
+from commonly_kernel import Actor, BadRequest, Conflict, Forbidden, Kernel, NotFound, RuleRefused, transaction
 
 from . import scopes as scope_rules
 from .catalog import NAME
@@ -139,7 +139,7 @@ async def install(kernel: Kernel, actor: Actor, agent: dict[str, Any], pod_id: s
               "identity_id": identity.id}
     duplicate = Conflict(f"{name} ({instance}) is already installed in this pod.", code="already_installed")
     try:
-        async with in_transaction():
+        async with transaction():  # add_member's cache evictions go out after the commit
             existing = await Installation.filter(agent_name=name, pod_id=granted.pod.id,
                                                  instance_id=instance).select_for_update().first()
             if existing is not None and existing.status in INSTALLED:
@@ -158,8 +158,6 @@ async def install(kernel: Kernel, actor: Actor, agent: dict[str, Any], pod_id: s
             await commonly_pods.add_member(kernel, granted.pod, str(identity.user_id))
     except IntegrityError:  # a concurrent install of the same instance inserted it first
         raise duplicate from None
-    # add_member announced the change before our commit: announce again, now it holds
-    await commonly_pods.announce_pod_changed(kernel, granted.pod.id)
     return installation
 
 
@@ -197,16 +195,13 @@ async def uninstall(kernel: Kernel, installation: Installation) -> Installation:
     pod = await commonly_pods.get_pod(installation.pod_id)
     # The bot leaves in the same transaction as the status changes: a reinstall (which locks the
     # row, then seats the bot) waits for both, so it cannot seat the bot before we unseat it.
-    async with in_transaction():
+    async with transaction():  # remove_member's cache evictions go out after the commit
         installation.status = "uninstalled"
         await installation.save(update_fields=["status", "updated_at"])
         await AgentEvent.filter(agent_name=installation.agent_name, instance_id=installation.instance_id,
                                 pod_id=installation.pod_id, status__in=("pending", "claimed")).delete()
         if pod is not None:
             await commonly_pods.remove_member(kernel, pod, str(identity.user_id))
-    if pod is not None:
-        # remove_member announced the change before our commit: announce again, now it holds
-        await commonly_pods.announce_pod_changed(kernel, pod.id)
     return installation
 
 

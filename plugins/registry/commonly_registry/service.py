@@ -7,9 +7,8 @@ from typing import Any
 
 import commonly_pods
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from commonly_kernel import Actor, BadRequest, Conflict, Forbidden, Kernel, NotFound
+from commonly_kernel import Actor, BadRequest, Conflict, Forbidden, Kernel, NotFound, transaction
 
 from . import catalog, installs, tokens
 from .models import AgentIdentity, DirectPod, Gateway, Installation
@@ -77,15 +76,14 @@ async def direct_pod(kernel: Kernel, user: Actor, agent_name: str, instance_id: 
     display = installations[0].display_name if installations else agent_name
     try:
         # The pod and its DM row together (create_pod's transaction nests as a savepoint): when a
-        # concurrent open wins the unique (identity, user) row, our pod is rolled back with it.
-        async with in_transaction():
+        # concurrent open wins the unique (identity, user) row, our pod is rolled back with it (and
+        # its cache evictions are not sent).
+        async with transaction():
             pod = await commonly_pods.create_pod(kernel, user.id, name=f"{display} (DM)"[:100],
                                                  description=f"Direct messages with {display}",
                                                  pod_type="agent-admin", join_policy="invite-only",
                                                  members=[str(identity.user_id)])
             await DirectPod.create(identity_id=identity.id, user_id=user.id, pod_id=pod.id)
-        # create_pod announced the change before our commit: announce again, now it holds
-        await commonly_pods.announce_pod_changed(kernel, pod.id)
     except IntegrityError:
         pod = await _existing_direct_pod(identity, user)
         if pod is None:  # the winner's pod was deleted at once: rare enough to ask for a retry
