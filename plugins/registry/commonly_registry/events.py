@@ -108,7 +108,9 @@ async def on_message(kernel: Kernel, message: dict[str, Any], pod: Any) -> list[
     tokens = {token.rstrip(".-").lower() for token in MENTION.findall(message.get("content") or "")}
     if not tokens:
         return []
-    installed = await Installation.filter(pod_id=pod.id, status="active").select_related("identity")
+    from .state import state_of  # the cache lives in the app's state, which imports this module
+
+    installed = await state_of(kernel).installations.active_in(pod.id)
     produced = []
     for installation in _mentioned(installed, tokens):
         if str(installation.identity.user_id) == message.get("userId"):

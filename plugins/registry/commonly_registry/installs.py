@@ -6,6 +6,7 @@ import re
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import commonly_pods
@@ -63,32 +64,43 @@ async def resolve(pod_id: object, agent_name: str, instance_id: str | None) -> I
 
 
 class InstallationCache:
-    """``resolve`` answers kept per process for a few seconds: other plugins enqueue events for the
+    """``resolve`` and ``active_in`` answers kept per process for a few seconds: other plugins enqueue events for the
     same installations all day, and the lookup was two thirds of an enqueue. Any change to
     installations empties it in every process (``tokens.TOKENS_CHANGED``; other processes hear it
     through Redis a moment later). A stale answer never queues an event: the insert itself checks
     that the installation is still active (``events.enqueue``)."""
 
     def __init__(self) -> None:
-        self._found: dict[tuple[str, str, str | None], tuple[Installation, float]] = {}
+        self._found: dict[tuple[str, str, str | None], tuple[Any, float]] = {}
+        self._active_in: dict[str, tuple[Any, float]] = {}
         self._generation = 0  # bumped by clear(): a lookup that was in flight then is not kept
 
     async def resolve(self, pod_id: object, agent_name: str, instance_id: str | None) -> Installation:
         key = (str(pod_id), agent_name, instance_id)
-        hit = self._found.get(key)
-        if hit is not None and hit[1] > time.monotonic():
-            return hit[0]
-        generation = self._generation
-        installation = await resolve(pod_id, agent_name, instance_id)
-        if generation == self._generation:
-            if len(self._found) > 10_000:
-                self._found.clear()
-            self._found[key] = (installation, time.monotonic() + CACHE_SECONDS)
-        return installation
+        return await self._kept(self._found, key, lambda: resolve(pod_id, agent_name, instance_id))
+
+    async def active_in(self, pod_id: object) -> list[Installation]:
+        """The pod's active installations, their identities loaded: what every message's @mentions
+        are matched against (loading them was most of a mentioning message's cost)."""
+        return await self._kept(self._active_in, str(pod_id),
+                                lambda: Installation.filter(pod_id=pod_id, status="active").select_related("identity"))
 
     def clear(self, _note: Any = None) -> None:
         self._generation += 1
         self._found.clear()
+        self._active_in.clear()
+
+    async def _kept(self, store: dict[Any, tuple[Any, float]], key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+        hit = store.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        generation = self._generation
+        value = await load()
+        if generation == self._generation:
+            if len(store) > 10_000:
+                store.clear()
+            store[key] = (value, time.monotonic() + CACHE_SECONDS)
+        return value
 
 
 async def identity_for(agent_name: str, instance_id: str) -> AgentIdentity:

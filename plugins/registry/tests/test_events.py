@@ -558,6 +558,21 @@ async def test_a_cached_installation_changed_elsewhere_queues_nothing(registry):
     assert await AgentEvent.all().count() == 0
 
 
+async def test_mentions_follow_installation_changes(registry):
+    """A pod's installations are kept per process for mention matching: a change made here is
+    seen by the next message; one made elsewhere whose note has not arrived queues nothing."""
+    alice = await registry.user()
+    pod = await registry.pod(alice)
+    helper = await registry.agent(alice, pod, "helper")
+    await registry.post(alice, pod, "@helper one")  # the pod's installations are kept now
+    writer = await registry.agent(alice, pod, "writer")
+    await registry.post(alice, pod, "@writer two")  # installed since: the next message sees it
+    assert [event["payload"]["content"] for event in await registry.fetch(writer)] == ["@writer two"]
+    await Installation.filter(pod_id=pod["id"], agent_name="helper").update(status="uninstalled")  # elsewhere
+    await registry.post(alice, pod, "@helper three")
+    assert [event["payload"]["content"] for event in await registry.fetch(helper)] == ["@helper one"]
+
+
 async def test_dev_route_queues_any_event_for_pod_members_only(registry):
     alice, mallory = await registry.user(), await registry.user()
     pod = await registry.pod(alice, joinPolicy="invite-only")
