@@ -15,7 +15,7 @@ import pluggy
 import socketio
 from quart import Blueprint, Quart
 
-from .broadcast import Broadcast
+from .broadcast import Broadcast, context_without_held
 from .db import close_database, collect_models, open_database
 from .errors import StartupError
 from .hooks import Hooks
@@ -58,7 +58,7 @@ class Kernel:
     def spawn(self, work: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
         """Run ``work`` after the response, tracked so shutdown waits for it (mails, webhooks).
         Its exceptions are logged."""
-        task = asyncio.create_task(work, name=name)
+        task = asyncio.create_task(work, name=name, context=context_without_held())
         self._background.add(task)
         task.add_done_callback(self._finished)
         return task

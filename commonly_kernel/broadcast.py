@@ -18,13 +18,14 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis import asyncio as aioredis
 
 log = logging.getLogger("commonly.broadcast")
+
 
 @dataclass
 class _Held:
@@ -33,6 +34,14 @@ class _Held:
 
 
 _held: ContextVar[_Held | None] = ContextVar("commonly_held_notes", default=None)
+
+
+def context_without_held() -> Context:
+    """The current context, minus any held block: for a task started inside one, whose notes
+    belong to its own work and must neither wait for nor die with the block's transaction."""
+    context = copy_context()
+    context.run(_held.set, None)
+    return context
 
 
 @contextlib.asynccontextmanager
@@ -51,7 +60,10 @@ async def held_until_done() -> AsyncIterator[None]:
         held.open = False
         _held.reset(token)
     for broadcast, channel, message in held.notes:
-        await broadcast.publish(channel, message)
+        try:
+            await broadcast.publish(channel, message)
+        except Exception:  # committed already: the others' notes must still go out
+            log.exception("broadcast note on %r could not be sent", channel)
 
 
 class Broadcast:

@@ -12,8 +12,8 @@ dropped or altered. Changes to existing tables go through aerich migrations (doc
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
-import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,9 @@ async def lock_until_commit(transaction: BaseDBAsyncClient, name: str) -> None:
     """
     if transaction.capabilities.dialect != "postgres":
         return
-    key = zlib.crc32(name.encode()) - 2**31  # a stable signed 32-bit key; hash() differs per process
+    # A stable 64-bit key (hash() differs per process): two names sharing one would only wait for
+    # each other, and at 64 bits that does not happen.
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
     await transaction.execute_query("SELECT pg_advisory_xact_lock($1)", [key])
 
 

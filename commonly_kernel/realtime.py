@@ -73,6 +73,7 @@ class Realtime:
                 await listener
         if isinstance(self.sio.manager, RedisFanout):
             await self.sio.manager.close()
+        self.sio.manager_initialized = False  # a later start() listens again
 
     def add_handlers(self, handlers: Iterable[tuple[str, SocketHandler]]) -> None:
         """Register plugins' handlers; a reserved or doubly claimed event stops startup."""

@@ -92,3 +92,18 @@ async def test_transaction_sends_its_notes_after_the_commit(make_app):
                 raise RuntimeError("rolled back")
         assert seen == ["seat-0"]  # nothing changed, nothing to evict
         assert not await JobLease.exists(name="seat-1")
+
+        # Work spawned inside is its own: its notes neither wait for the block nor die with it.
+        spawned = asyncio.Event()
+
+        async def after_the_response() -> None:
+            await broadcast.publish("tests.leases", "spawned")
+            spawned.set()
+
+        with pytest.raises(RuntimeError):
+            async with transaction():
+                app.kernel.spawn(after_the_response())
+                await asyncio.wait_for(spawned.wait(), timeout=30)
+                assert seen == ["seat-0", "spawned"]
+                raise RuntimeError("rolled back")
+        assert seen == ["seat-0", "spawned"]

@@ -100,4 +100,8 @@ async def test_fanout_listens_from_startup_to_shutdown(make_app) -> None:
     app = make_app(REDIS_URL=REDIS_URL, COMMONLY_REDIS_PREFIX=prefix)
     async with serve(app):
         assert await _subscribers(f"{prefix}:socketio") == 1  # no client has connected yet
+    for _ in range(600):  # Redis hears of the closed connection a moment later
+        if await _subscribers(f"{prefix}:socketio") == 0:
+            break
+        await asyncio.sleep(0.05)
     assert await _subscribers(f"{prefix}:socketio") == 0

@@ -7,8 +7,9 @@ Other plugins may use these (and nothing else from this package)::
 
 ``access(pod_id, actor, need)`` is the one authorization rule ("see", "read", "admin"); the
 registry creates DM pods with ``create_pod`` and manages bot members with ``add_member`` /
-``remove_member`` (inside its own transactions: ``commonly_kernel.transaction()`` holds their
-cache evictions until the commit); every message goes through ``post_message`` (stored, broadcast, hooked once).
+``remove_member`` (inside its own transactions: ``lock_pod`` first, and
+``commonly_kernel.transaction()`` to hold their cache evictions until the commit); every message
+goes through ``post_message`` (stored, broadcast, hooked once).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .pods import (
     add_member,
     create_pod,
     get_pod,
+    lock_pod,
     member_pod_ids,
     member_role,
     pod_summary,
@@ -54,7 +56,7 @@ async def notify_user(kernel: Kernel, user_id: str, payload: dict[str, Any]) -> 
 
 __all__ = [
     "Message", "Pod", "PodAccess", "PodAsset", "PodMember", "access", "add_member", "agent_key",
-    "archive_asset", "create_pod", "get_pod", "may_see", "member_pod_ids", "member_role",
+    "archive_asset", "create_pod", "get_pod", "lock_pod", "may_see", "member_pod_ids", "member_role",
     "message_page", "notify_user", "pod_context", "pod_summary", "pods_by_ids", "post_message", "put_asset",
     "remove_member", "room", "user_room", "visible_filter", "visible_pods",
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from commonly_auth import users_by_ids
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
@@ -189,9 +190,9 @@ async def _inserting_into(pod: Pod, *, author_id: object = None) -> AsyncIterato
     except IntegrityError:
         if not await Pod.exists(id=pod.id):
             raise NotFound("No such pod.", code="pod_not_found") from None
-        if author_id is None:
-            raise
-        raise Unauthorized("This account no longer exists.", code="unauthorized") from None
+        if author_id is not None and not await users_by_ids([str(author_id)]):
+            raise Unauthorized("This account no longer exists.", code="unauthorized") from None
+        raise
 
 
 def _may_change(granted: PodAccess, asset: PodAsset) -> bool:

@@ -172,12 +172,24 @@ async def update_pod(kernel: Kernel, granted: PodAccess, changes: dict[str, obje
 async def delete_pod(kernel: Kernel, pod: Pod) -> None:
     """Delete the pod with its messages, assets and memberships, then tell other plugins."""
     async with in_transaction():
+        # The pod row first, as ``lock_pod`` takes it: a transaction that changes the pod's rows
+        # (the registry seating a bot) then runs wholly before or after this one, never crosswise.
+        await Pod.filter(id=pod.id).select_for_update().only("id").first()
         await Message.filter(pod_id=pod.id).delete()
         await PodAsset.filter(pod_id=pod.id).delete()
         await PodMember.filter(pod_id=pod.id).delete()
         await pod.delete()
     await kernel.broadcast.publish(POD_CHANGED, str(pod.id))
     await kernel.hooks.pod_deleted(str(pod.id))
+
+
+async def lock_pod(pod_id: object) -> bool:
+    """Inside a transaction: keep the pod from being deleted until it ends (False: it is gone).
+    Take it before changing rows that deleting the pod would delete or lock (its members, another
+    plugin's rows that cascade from it): ``delete_pod`` locks the pod row first too, so the two
+    wait for each other instead of deadlocking. Other writers of the pod's rows are not blocked
+    (``FOR NO KEY UPDATE``; a no-op on SQLite, which has one writer at a time)."""
+    return await Pod.filter(id=pod_id).select_for_update(no_key=True).only("id").first() is not None
 
 
 async def add_member(kernel: Kernel, pod: Pod, user_id: str, role: str = "member") -> bool:

@@ -8,15 +8,16 @@ interleave for real (on SQLite Tortoise runs one transaction at a time)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import pytest
 from commonly_pods import PodAccess, memory
 from commonly_pods.models import PodAsset
-from commonly_pods.pods import access, add_member, get_pod
+from commonly_pods.pods import access, add_member, delete_pod, get_pod, lock_pod, remove_member
 from tortoise.expressions import Q
 
-from commonly_kernel import Actor, NotFound
+from commonly_kernel import Actor, NotFound, transaction
 
 
 async def _granted(pod: dict[str, Any], user: Any) -> PodAccess:
@@ -125,3 +126,23 @@ async def test_assets_posted_while_the_pod_is_deleted_get_201_or_404(client, mak
         if response.status_code != 201:
             assert_error(response, 404, "pod_not_found")
     assert not await PodAsset.filter(pod_id=pod["id"]).exists()
+
+
+async def test_a_pod_deletion_waits_for_a_transaction_holding_its_lock(live_server, make_user, make_pod):
+    """``lock_pod`` and ``delete_pod`` take the pod row first: a transaction that locked the pod
+    and then changes its members finishes before the deletion touches them (in the other order
+    each would hold what the other needs: a deadlock, a 500)."""
+    alice, bob = await make_user(), await make_user()
+    pod = await get_pod((await make_pod(alice))["id"])
+    kernel = live_server.app.kernel
+    await add_member(kernel, pod, bob.id)
+    deleting: asyncio.Task[None] | None = None
+    async with transaction():
+        assert await lock_pod(pod.id)
+        # Another request: a context of its own (a copy of this one would run inside our transaction).
+        deleting = asyncio.create_task(delete_pod(kernel, pod), context=contextvars.Context())
+        await asyncio.sleep(0.2)  # the deletion has started and waits for the pod row
+        await remove_member(kernel, pod, bob.id)  # would wait for the deletion's member locks
+        assert not deleting.done()
+    await asyncio.wait_for(deleting, timeout=30)
+    assert await get_pod(pod.id) is None

@@ -152,6 +152,8 @@ async def install(kernel: Kernel, actor: Actor, agent: dict[str, Any], pod_id: s
     duplicate = Conflict(f"{name} ({instance}) is already installed in this pod.", code="already_installed")
     try:
         async with transaction():  # add_member's cache evictions go out after the commit
+            if not await commonly_pods.lock_pod(granted.pod.id):  # the pod's lock first, as its deletion takes it
+                raise NotFound("No such pod.", code="pod_not_found")
             existing = await Installation.filter(agent_name=name, pod_id=granted.pod.id,
                                                  instance_id=instance).select_for_update().first()
             if existing is not None and existing.status in INSTALLED:
@@ -208,6 +210,8 @@ async def uninstall(kernel: Kernel, installation: Installation) -> Installation:
     # The bot leaves in the same transaction as the status changes: a reinstall (which locks the
     # row, then seats the bot) waits for both, so it cannot seat the bot before we unseat it.
     async with transaction():  # remove_member's cache evictions go out after the commit
+        if pod is not None:
+            await commonly_pods.lock_pod(pod.id)  # the pod's lock first, as its deletion takes it
         installation.status = "uninstalled"
         await installation.save(update_fields=["status", "updated_at"])
         await AgentEvent.filter(agent_name=installation.agent_name, instance_id=installation.instance_id,

@@ -8,7 +8,7 @@ from typing import Any
 import commonly_pods
 from tortoise.exceptions import IntegrityError
 
-from commonly_kernel import Actor, BadRequest, Conflict, Forbidden, Kernel, NotFound, transaction
+from commonly_kernel import Actor, BadRequest, Conflict, Forbidden, Kernel, NotFound, lock_until_commit, transaction
 
 from . import catalog, installs, tokens
 from .models import AgentIdentity, DirectPod, Gateway, Installation
@@ -75,21 +75,21 @@ async def direct_pod(kernel: Kernel, user: Actor, agent_name: str, instance_id: 
         return pod, False
     display = installations[0].display_name if installations else agent_name
     try:
-        # The pod and its DM row together (create_pod's transaction nests as a savepoint): when a
-        # concurrent open wins the unique (identity, user) row, our pod is rolled back with it (and
-        # its cache evictions are not sent).
-        async with transaction():
+        async with transaction() as connection:  # create_pod's cache evictions go out after the commit
+            # Opens of one DM take turns: a second one finds the first one's pod here, instead of
+            # making a pod of its own that the unique (identity, user) row would then roll back.
+            await lock_until_commit(connection, f"registry.dm:{identity.id}:{user.id}")
+            pod = await _existing_direct_pod(identity, user)
+            if pod is not None:
+                return pod, False
             pod = await commonly_pods.create_pod(kernel, user.id, name=f"{display} (DM)"[:100],
                                                  description=f"Direct messages with {display}",
                                                  pod_type="agent-admin", join_policy="invite-only",
                                                  members=[str(identity.user_id)])
             await DirectPod.create(identity_id=identity.id, user_id=user.id, pod_id=pod.id)
-    except IntegrityError:
-        pod = await _existing_direct_pod(identity, user)
-        if pod is None:  # the winner's pod was deleted at once: rare enough to ask for a retry
-            raise Conflict(f"The DM with {agent_name} is being opened concurrently; try again.",
-                           code="dm_conflict") from None
-        return pod, False
+    except IntegrityError:  # a DM row of a pod being deleted this instant: never a 500
+        raise Conflict(f"The DM with {agent_name} is being opened concurrently; try again.",
+                       code="dm_conflict") from None
     await tokens.changed(kernel)
     return pod, True
 

@@ -74,6 +74,27 @@ async def test_uninstall_racing_a_reinstall_leaves_the_bot_seated_iff_installed(
         assert await bot_is_member(pod["id"], installed["botUserId"]) is (row.status == "active"), round_
 
 
+async def test_uninstall_and_reinstall_racing_the_pod_deletion(client, make_user, make_pod, install):
+    """Both take the pod's lock before the installation's, as the deletion does: they wait for each
+    other (no deadlock, no 500); whatever the order, nothing of the pod is left."""
+    alice = await make_user()
+    body = {"agentName": "helper"}
+    for _ in range(ROUNDS):
+        pod = await make_pod(alice)
+        installed = await install(alice, pod)
+        await client.delete(f"/api/registry/agents/helper/pods/{pod['id']}", headers=alice.headers)
+        await install(alice, pod)  # reinstalls the same row: the path that locks it FOR UPDATE
+        responses = await asyncio.gather(
+            client.delete(f"/api/pods/{pod['id']}", headers=alice.headers),
+            client.delete(f"/api/registry/agents/helper/pods/{pod['id']}", headers=alice.headers),
+            client.post(INSTALL, json={**body, "podId": pod["id"]}, headers=alice.headers))
+        assert all(response.status_code < 500 for response in responses), [response.text for response in responses]
+        assert responses[0].status_code == 200, responses[0].text
+        assert not await Pod.exists(id=pod["id"])
+        assert not await Installation.exists(id=installed["id"])
+        assert not await bot_is_member(pod["id"], installed["botUserId"])
+
+
 async def test_concurrent_dm_opens_make_one_pod(client, make_user, make_pod, install):
     """Racing opens of one DM: one 201, the rest 200 with the same pod; no orphan agent-admin pod."""
     alice = await make_user()
