@@ -515,10 +515,14 @@ def _with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
 
 
-def check_loopback(url: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
+def postgres_url(wanted: bool = True) -> str | None:
+    """``COMMONLY_BENCH_DATABASE_URL`` (None when unset or not ``wanted``); it must be on loopback,
+    so a benchmark never loads, and drops scratch databases on, a server elsewhere."""
+    url = os.environ.get("COMMONLY_BENCH_DATABASE_URL") if wanted else None
+    host = urlsplit(url).hostname if url else None
+    if url and host not in LOOPBACK:
         raise SystemExit(f"COMMONLY_BENCH_DATABASE_URL must point at a loopback address, not {host!r}")
+    return url
 
 
 async def _pg(url: str, statement: str) -> None:
@@ -800,10 +804,7 @@ def main() -> int:
     if pin and not wrk:
         os.sched_setaffinity(0, {0})  # the httpx generator runs in this process
     load = Load(args.threads, args.connections, args.duration, args.warmup, client_cpu, wrk is not None)
-    pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")
-    if pg_url:
-        check_loopback(pg_url)
-
+    pg_url = postgres_url()
     started = dt.datetime.now(dt.UTC)
     results = new_results(
         "bench/kernel_http.py", started, machine_info(wrk),

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import shutil
 import statistics
 import sys
@@ -202,9 +201,7 @@ def main() -> int:
     loads = [bh.Load(1, args.connections, duration, warmup, client_cpu, True)]
     if args.load_connections:
         loads.append(bh.Load(1, args.load_connections, duration, warmup, client_cpu, True))
-    pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")
-    if pg_url:
-        bh.check_loopback(pg_url)
+    pg_url = bh.postgres_url()
     started = dt.datetime.now(dt.UTC)
     results = bh.new_results(
         "bench/pods_context.py", started, bh.machine_info(shutil.which("wrk")),

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -195,9 +194,7 @@ def main() -> int:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
     load = bh.Load(1, args.connections, min(args.duration, 120.0), max(args.warmup, 0.0), client_cpu, True)
-    pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")
-    if pg_url:
-        bh.check_loopback(pg_url)
+    pg_url = bh.postgres_url()
     started = dt.datetime.now(dt.UTC)
     results = bh.new_results(
         "bench/pods_http.py", started, bh.machine_info(shutil.which("wrk")),

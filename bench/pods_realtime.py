@@ -339,9 +339,7 @@ def main() -> int:
     pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
     if pin:
         os.sched_setaffinity(0, {client_cpu})
-    pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")
-    if pg_url:
-        bh.check_loopback(pg_url)
+    pg_url = bh.postgres_url()
     started = dt.datetime.now(dt.UTC)
     results = bh.new_results(
         "bench/pods_realtime.py", started,

@@ -174,9 +174,7 @@ def main() -> int:
     parser.add_argument("--note", help="a remark kept in the results file (what code was measured, ...)")
     args = parser.parse_args()
     pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
-    pg_url = os.environ.get("COMMONLY_BENCH_DATABASE_URL")
-    if pg_url:
-        bh.check_loopback(pg_url)
+    pg_url = bh.postgres_url()
     started = dt.datetime.now(dt.UTC)
     results = bh.new_results(
         "bench/registry_push.py", started, {**bh.machine_info(None), "load_generator": "httpx + python-socketio"},

@@ -600,9 +600,7 @@ def main() -> int:
         serve(args.port, args.database_url, args.data_dir, args.profile_to)
         return 0
     pin, server_cpu, client_cpu = bh.pinning(args.no_pin)
-    pg_url = None if args.no_postgres else os.environ.get("COMMONLY_BENCH_DATABASE_URL")
-    if pg_url:
-        bh.check_loopback(pg_url)
+    pg_url = bh.postgres_url(not args.no_postgres)
     started = dt.datetime.now(dt.UTC)
     results = bh.new_results(
         "bench/registry_queue.py", started,

@@ -205,6 +205,7 @@ class RedisFanout(socketio.AsyncRedisManager, DirectFanout):
             await asyncio.sleep(0.005)
 
     async def close(self) -> None:
+        """Release the Redis connections (at shutdown, after the listener stopped)."""
         for connection in (getattr(self, "pubsub", None), getattr(self, "redis", None)):
             if connection is not None:
                 with contextlib.suppress(Exception):  # already gone with Redis: nothing to release

@@ -174,13 +174,10 @@ async def ensure_default_gateway() -> None:
 
 async def create_gateway(slug: str, fields: dict[str, Any]) -> Gateway:
     """A new gateway; 409 when ``slug`` is taken (also by a concurrent create)."""
-    taken = Conflict(f"A gateway {slug!r} exists.", code="gateway_exists")
-    if await Gateway.exists(slug=slug):
-        raise taken
     try:
         return await Gateway.create(**fields, slug=slug)
-    except IntegrityError:  # created concurrently, after our check
-        raise taken from None
+    except IntegrityError:  # the unique slug: taken before, or by a concurrent create
+        raise Conflict(f"A gateway {slug!r} exists.", code="gateway_exists") from None
 
 
 def gateway_out(gateway: Gateway) -> dict[str, Any]:
