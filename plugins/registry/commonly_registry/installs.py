@@ -64,8 +64,9 @@ async def resolve(pod_id: object, agent_name: str, instance_id: str | None) -> I
 
 
 class InstallationCache:
-    """``resolve`` and ``active_in`` answers kept per process for a few seconds: other plugins enqueue events for the
-    same installations all day, and the lookup was two thirds of an enqueue. Any change to
+    """``resolve`` and ``active_in`` answers kept per process for a few seconds: other plugins
+    enqueue events for the same installations all day (the lookup was two thirds of an enqueue),
+    and every message with an @mention is matched against its pod's. Any change to
     installations empties it in every process (``tokens.TOKENS_CHANGED``; other processes hear it
     through Redis a moment later). A stale answer never queues an event: the insert itself checks
     that the installation is still active (``events.enqueue``)."""
